@@ -1,0 +1,33 @@
+# approxhil: `make demo` runs the pipeline end to end, `make test` runs the test suite.
+PYTHON ?= python3
+PYTEST_WORKERS ?= auto
+STAMP := .make/installed
+
+.PHONY: install demo test bench experiments report bitstream clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) scripts/install.sh
+	@mkdir -p $(dir $@) && touch $@
+
+demo: install
+	$(PYTHON) -m approxhil demo
+
+test: install
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
+
+bench: install
+	$(PYTHON) -m bench
+
+experiments: install
+	$(PYTHON) -m approxhil experiments
+
+report: install
+	$(PYTHON) -m approxhil report
+
+bitstream:
+	$(MAKE) -C hw bitstream
+
+clean:
+	rm -rf .make build sim_build .pytest_cache

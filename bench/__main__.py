@@ -1,0 +1,62 @@
+"""Run every benchmark module, print the rows, write ``docs/benchmarks.md``.
+
+Each ``bench/bench_<name>.py`` defines ``run(quick: bool) -> list[dict]``; a row holds
+``benchmark``, ``metric``, ``value``, optional ``target`` and ``ok``. Ratios are measured in one run,
+so both sides of a ratio share the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import pkgutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from approxhil.atomic import write_text
+from approxhil.machine import machine_summary
+from approxhil.textable import markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["benchmark", "metric", "value", "target", "ok"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("names", nargs="*", help="benchmark modules to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    modules = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
+    if args.names:
+        modules = [m for m in modules if m.removeprefix("bench_") in args.names or m in args.names]
+    sections: list[str] = []
+    failed = False
+    for name in modules:
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        try:
+            rows = importlib.import_module(f"bench.{name}").run(quick=args.quick)
+        except Exception:  # keep the other benchmarks going, report the failure
+            traceback.print_exc()
+            failed = True
+            rows = [{"benchmark": name, "metric": "error", "value": "failed (see log)"}]
+        table = markdown_table(rows, COLUMNS, floatfmt=".3g")
+        print(table)
+        print(f"({time.perf_counter() - start:.1f} s)\n", flush=True)
+        sections.append(f"## {name.removeprefix('bench_')}\n\n{table}\n")
+    if not args.no_write and not args.names:
+        header = (
+            "# Benchmarks\n\nWritten by `make bench` on "
+            f"{dt.date.today().isoformat()}, machine: {machine_summary()}.\n"
+            "Ratios compare two measurements taken in the same run.\n\n"
+        )
+        write_text(ROOT / "docs" / "benchmarks.md", header + "\n".join(sections))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

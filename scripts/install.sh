@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Idempotent set-up: simulators and synthesis (apt), PyTorch (a CPU wheel by default), the package.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+EXTRAS=${EXTRAS:-test}
+
+missing=()
+command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
+command -v yosys >/dev/null 2>&1 || missing+=(yosys)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (apt)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# torch first, so the package's lower bound does not pull a multi-GB CUDA build where a CPU wheel fits.
+if ! "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+    "$PYTHON" -m pip install -q "$TORCH_SPEC" || "$PYTHON" -m pip install -q torch
+fi
+"$PYTHON" -m pip install -q -e ".[$EXTRAS]"

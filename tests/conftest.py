@@ -1,0 +1,19 @@
+"""Shared fixtures: paths to the optional shared data, and a skip when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("APPROXHIL_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder (CIFAR-10 npz, ResNet8 weights); skip the test when it is absent."""
+    if not (DATA_DIR / "cifar10_uint8.npz").is_file():
+        pytest.skip(f"shared data not found at {DATA_DIR} (set APPROXHIL_DATA to the folder holding cifar10_uint8.npz)")
+    return DATA_DIR
