@@ -1,0 +1,118 @@
+"""The retraining loop: per-epoch checkpoints (resumable), timing per epoch, behavioral final accuracy."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from approxhil.atomic import write_text
+from approxhil.errormodel import ErrorModel
+from approxhil.machine import machine_info
+from approxhil.train.checkpoint import load_checkpoint, save_checkpoint
+from approxhil.train.config import RetrainConfig
+from approxhil.train.modes import apply_mode
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def evaluate(model: nn.Module, batches: Batches, device: str = "cpu") -> dict[str, float]:
+    """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on ``batches``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    correct, total, loss_sum = 0, 0, 0.0
+    with torch.no_grad():
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            total += y.numel()
+    model.train(was_training)
+    if total == 0:
+        raise ValueError("evaluation data is empty")
+    return {"accuracy": 100.0 * correct / total, "loss": loss_sum / total, "n": total}
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    torch.manual_seed(seed * 100_003 + epoch)
+
+
+def retrain(
+    model: nn.Module,
+    train_batches: Callable[[int], Batches],
+    config: RetrainConfig,
+    fingerprint: str,
+    workdir: str | Path | None = None,
+    error_model: ErrorModel | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Retrain an approximate network in ``config.mode``; returns per-epoch history and timings.
+
+    ``train_batches(epoch)`` yields the epoch's ``(x, y)`` batches (deterministic per epoch, so a resumed
+    run sees the same data). With ``workdir`` a checkpoint is written atomically after every epoch and an
+    existing one of the same network and settings is resumed. ``stop_after`` ends the call after that many
+    epochs of this call (used to test interruption).
+    """
+    device = torch.device(config.device)
+    model.to(device)
+    apply_mode(model, config.mode, error_model=error_model, snr_db=config.snr_db)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    ckpt_path = Path(workdir) / "checkpoint.pt" if workdir is not None else None
+    if ckpt_path is not None:
+        state = load_checkpoint(ckpt_path, fingerprint, config.to_dict())
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = list(state["history"])
+            start_epoch = int(state["epoch"])
+    run_epochs = 0
+    for epoch in range(start_epoch, config.effective_epochs):
+        if stop_after is not None and run_epochs >= stop_after:
+            break
+        _seed_epoch(config.seed, epoch)
+        model.train()
+        loss_sum, count = 0.0, 0
+        start = time.perf_counter()
+        bar = tqdm(train_batches(epoch), desc=f"{config.mode} epoch {epoch + 1}/{config.effective_epochs}", disable=not progress, leave=False)
+        for x, y in bar:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * y.numel()
+            count += y.numel()
+        seconds = time.perf_counter() - start
+        history.append({"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "seconds": seconds, "samples": count})
+        run_epochs += 1
+        if ckpt_path is not None:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "config": config.to_dict(),
+                    "fingerprint": fingerprint,
+                },
+            )
+    apply_mode(model, "evaluate")
+    complete = len(history) >= config.effective_epochs
+    return {"config": config.to_dict(), "history": history, "complete": complete, "machine": machine_info()}
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> Path:
+    """Write a result record as JSON, atomically."""
+    import json
+
+    write_text(path, json.dumps(result, indent=2, sort_keys=True, default=str))
+    return Path(path)

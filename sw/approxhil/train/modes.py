@@ -1,0 +1,51 @@
+"""Putting a converted network into a retraining mode, and back into the behavioral evaluation mode."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
+from approxhil.errors import ApproxHilError
+from approxhil.metrics import error_metrics
+from approxhil.nn import approx_layers
+
+
+def _table_relative_error(layer: nn.Module) -> tuple[float, float]:
+    table = layer.table_values()
+    ops = layer.table_operands()
+    m = error_metrics(table, ops[:, None] * ops[None, :], ops, ops, mre_n=128)
+    return m["mean_rel_error"], m["std_rel_error"]
+
+
+def apply_mode(model: nn.Module, mode: str, error_model: ErrorModel | None = None, snr_db: float = 20.0) -> None:
+    """Configure every approximate layer for ``mode`` (see :data:`approxhil.train.config.MODES`).
+
+    ``evaluate`` is the behavioral simulation with no perturbation: how every final accuracy is measured.
+    """
+    layers = approx_layers(model)
+    if not layers:
+        raise ApproxHilError("the model has no approximate layers", fix="convert it with approxhil.nn.approximate()")
+    if mode == "errormodel":
+        if error_model is None:
+            raise ApproxHilError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
+        from approxhil.models import fingerprint  # late: models import torch-heavy definitions
+
+        error_model.check_matches(fingerprint(model), {n: l.table_sha256 for n, l in layers.items()})
+    for name, layer in layers.items():
+        layer.output_perturbation = None
+        layer.weight_perturbation = None
+        if mode in ("behavioral", "evaluate"):
+            layer.mode = "behavioral"
+        elif mode in ("quant", "none"):
+            layer.mode = "quant"
+        elif mode == "errormodel":
+            layer.mode = "quant"
+            layer.output_perturbation = ErrorInjection(error_model.layers[name]).to(layer.weight.device)
+        elif mode == "baseline":
+            layer.mode = "quant"
+            layer.weight_perturbation = WeightNoise(*_table_relative_error(layer))
+        elif mode == "awgn":
+            layer.mode = "quant"
+            layer.output_perturbation = AWGN(snr_db)
+        else:
+            raise ApproxHilError(f"unknown mode {mode!r}")
