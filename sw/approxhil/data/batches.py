@@ -1,0 +1,88 @@
+"""Seeded batch iteration over in-memory image sets (CIFAR-10, digits).
+
+An in-memory set needs no worker processes: indexing a uint8 tensor and normalising on the
+target device is faster than a ``DataLoader``. Epoch ``e`` of a :class:`Batches` draws its order and
+its augmentation from ``(seed, e)`` only, so a run resumed at epoch ``e`` sees the same batches.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from approxhil.data.dataset import ImageSet
+from approxhil.data.errors import DataError
+from approxhil.data.transforms import Normalization, random_crop_flip
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, epoch)``, independent of any global RNG state."""
+    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class Batches:
+    """Iterate over ``(x, y)``: x float32 normalised [B, C, H, W], y int64 [B], on ``device``.
+
+    ``shuffle`` permutes the set each epoch, ``augment`` applies random crop (``padding`` pixels)
+    and horizontal flip. ``channels_last`` hands out NHWC-strided batches (about 2-3x faster
+    convolutions on CPU when the model is converted too). Each ``iter()`` runs the epoch in :attr:`epoch` and then counts it up;
+    :meth:`set_epoch` positions a resumed run.
+    """
+
+    def __init__(
+        self,
+        images: ImageSet,
+        batch_size: int,
+        normalization: Normalization,
+        *,
+        shuffle: bool = False,
+        augment: bool = False,
+        padding: int = 4,
+        seed: int = 0,
+        drop_last: bool = False,
+        device: torch.device | str | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        if len(images) == 0:
+            raise DataError(f"image set {images.name or '(unnamed)'} is empty", fix="check the subset selection")
+        self.images = images
+        self.batch_size = batch_size
+        self.normalization = normalization
+        self.shuffle = shuffle
+        self.augment = augment
+        self.padding = padding
+        self.seed = seed
+        self.drop_last = drop_last
+        self.device = torch.device(device) if device is not None else images.x.device
+        self.channels_last = channels_last
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration run epoch ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = epoch_generator(self.seed, self.epoch)
+        self.epoch += 1
+        n = len(self.images)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        return self._batches(order, generator)
+
+    def _batches(self, order: torch.Tensor, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in range(len(self)):
+            idx = order[index * self.batch_size : (index + 1) * self.batch_size]
+            x = self.images.x[idx].to(self.device, non_blocking=True)
+            y = self.images.y[idx].to(self.device, non_blocking=True)
+            if self.augment:
+                x = random_crop_flip(x, generator, padding=self.padding)
+            x = self.normalization(x)
+            yield (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), y
