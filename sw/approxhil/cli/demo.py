@@ -1,20 +1,30 @@
-"""``approxhil demo``: the main job behind ``make demo``."""
+"""``approxhil demo``: the main job behind ``make demo`` (thin over :mod:`approxhil.demo`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from approxhil.multipliers.compose import PAPER_CONFIGS
-from approxhil.multipliers.golden import golden_table
-from approxhil.multipliers.report import design_report
-from approxhil.textable import markdown_table
+from approxhil.demo import DemoConfig, run_demo
 
 
-def demo(out: Path = typer.Option(Path("build/demo"), help="folder for tables, results and plots")) -> None:
-    """Build every paper config's table, write them, print the design report."""
-    for config in PAPER_CONFIGS:
-        golden_table(config).save(out / "tables" / f"{config}.npz")
-    typer.echo(markdown_table(design_report()))
-    typer.echo(f"tables written to {out / 'tables'}")
+def demo(
+    config: str = typer.Option("2222", help="SMApprox config whose RTL is simulated"),
+    model: str = typer.Option("digits_cnn", help="network: digits_cnn (embedded data) or resnet8 (CIFAR-10)"),
+    dataset: Optional[str] = typer.Option(None, help="data set (default: the network's): digits | cifar10"),
+    data: Optional[Path] = typer.Option(None, help="CIFAR-10 location for --dataset cifar10"),
+    simulator: str = typer.Option("verilator", help="verilator | icarus"),
+    rtl: bool = typer.Option(True, help="simulate the RTL (--no-rtl: use the golden model)"),
+    epochs: int = typer.Option(3, help="retraining epochs per mode"),
+    fit_samples: int = typer.Option(1000, help="images the error model is fitted on"),
+    train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images"),
+    out: Path = typer.Option(Path("build/demo"), help="folder for tables, results and plots"),
+) -> None:
+    """Simulate RTL → export table → train 8-bit network → fit error model → retrain → evaluate → report."""
+    from approxhil.models.registry import model_info
+
+    if dataset is not None and dataset != model_info(model).dataset:
+        raise typer.BadParameter(f"network {model} runs on {model_info(model).dataset}, not {dataset}")
+    run_demo(DemoConfig(config, model, simulator, rtl, epochs, fit_samples, train_subset, data=data, out=out), echo=typer.echo)

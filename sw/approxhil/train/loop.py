@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 from torch import nn
@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from approxhil.atomic import write_text
 from approxhil.errormodel import ErrorModel
 from approxhil.machine import machine_info
+from approxhil.models.fingerprint import model_fingerprint
 from approxhil.train.checkpoint import load_checkpoint, save_checkpoint
 from approxhil.train.config import RetrainConfig
 from approxhil.train.modes import apply_mode
@@ -38,15 +39,37 @@ def evaluate(model: nn.Module, batches: Batches, device: str = "cpu") -> dict[st
     return {"accuracy": 100.0 * correct / total, "loss": loss_sum / total, "n": total}
 
 
+def train_epoch(
+    model: nn.Module,
+    batches: Batches,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str = "cpu",
+    desc: str = "train",
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass of cross-entropy training; returns mean loss, seconds and sample count."""
+    model.train()
+    loss_sum, count = 0.0, 0
+    start = time.perf_counter()
+    for x, y in tqdm(batches, desc=desc, disable=not progress, leave=False):
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * y.numel()
+        count += y.numel()
+    return {"loss": loss_sum / max(count, 1), "seconds": time.perf_counter() - start, "samples": count}
+
+
 def _seed_epoch(seed: int, epoch: int) -> None:
     torch.manual_seed(seed * 100_003 + epoch)
 
 
 def retrain(
     model: nn.Module,
-    train_batches: Callable[[int], Batches],
+    train_batches: Batches,
     config: RetrainConfig,
-    fingerprint: str,
     workdir: str | Path | None = None,
     error_model: ErrorModel | None = None,
     progress: bool = True,
@@ -54,11 +77,12 @@ def retrain(
 ) -> dict[str, Any]:
     """Retrain an approximate network in ``config.mode``; returns per-epoch history and timings.
 
-    ``train_batches(epoch)`` yields the epoch's ``(x, y)`` batches (deterministic per epoch, so a resumed
-    run sees the same data). With ``workdir`` a checkpoint is written atomically after every epoch and an
+    ``train_batches`` yields ``(x, y)``; where it has ``set_epoch`` (e.g. :class:`approxhil.data.Batches`)
+    it is positioned at each epoch, so a resumed run sees the same data as an uninterrupted one. With ``workdir`` a checkpoint is written atomically after every epoch and an
     existing one of the same network and settings is resumed. ``stop_after`` ends the call after that many
     epochs of this call (used to test interruption).
     """
+    fingerprint = model_fingerprint(model)
     device = torch.device(config.device)
     model.to(device)
     apply_mode(model, config.mode, error_model=error_model, snr_db=config.snr_db)
@@ -78,20 +102,12 @@ def retrain(
         if stop_after is not None and run_epochs >= stop_after:
             break
         _seed_epoch(config.seed, epoch)
-        model.train()
-        loss_sum, count = 0.0, 0
-        start = time.perf_counter()
-        bar = tqdm(train_batches(epoch), desc=f"{config.mode} epoch {epoch + 1}/{config.effective_epochs}", disable=not progress, leave=False)
-        for x, y in bar:
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * y.numel()
-            count += y.numel()
-        seconds = time.perf_counter() - start
-        history.append({"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "seconds": seconds, "samples": count})
+        if hasattr(train_batches, "set_epoch"):
+            train_batches.set_epoch(epoch)
+        stats = train_epoch(
+            model, train_batches, optimizer, device, desc=f"{config.mode} epoch {epoch + 1}/{config.effective_epochs}", progress=progress
+        )
+        history.append({"epoch": epoch + 1, **stats})
         run_epochs += 1
         if ckpt_path is not None:
             save_checkpoint(

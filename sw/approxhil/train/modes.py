@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 from torch import nn
 
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
 from approxhil.errors import ApproxHilError
 from approxhil.metrics import error_metrics
+from approxhil.models.fingerprint import model_fingerprint
 from approxhil.nn import approx_layers
 
 
 def _table_relative_error(layer: nn.Module) -> tuple[float, float]:
-    table = layer.table_values()
-    ops = layer.table_operands()
-    m = error_metrics(table, ops[:, None] * ops[None, :], ops, ops, mre_n=128)
+    """Mean and std of the signed relative error of the layer's table (weight-noise baseline)."""
+    table = layer.table.cpu().numpy()
+    ops = np.arange(-128, 128)
+    m = error_metrics(table, np.outer(ops, ops), ops, ops, mre_n=128)
     return m["mean_rel_error"], m["std_rel_error"]
 
 
@@ -28,9 +31,7 @@ def apply_mode(model: nn.Module, mode: str, error_model: ErrorModel | None = Non
     if mode == "errormodel":
         if error_model is None:
             raise ApproxHilError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
-        from approxhil.models import fingerprint  # late: models import torch-heavy definitions
-
-        error_model.check_matches(fingerprint(model), {n: l.table_sha256 for n, l in layers.items()})
+        error_model.check_matches(model_fingerprint(model), {n: l.multiplier_sha256 for n, l in layers.items()})
     for name, layer in layers.items():
         layer.output_perturbation = None
         layer.weight_perturbation = None

@@ -1,0 +1,44 @@
+"""``approxhil experiments`` and ``approxhil report``: the resumable grid and the results report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from approxhil.experiments import Grid, build_report, run_grid
+from approxhil.multipliers.compose import PAPER_CONFIGS
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def experiments(
+    networks: str = typer.Option("resnet8", help="comma-separated networks"),
+    multipliers: str = typer.Option(",".join(PAPER_CONFIGS), help="comma-separated multipliers (configs or .npz tables)"),
+    modes: str = typer.Option("errormodel,behavioral", help="comma-separated modes"),
+    seeds: str = typer.Option("0", help="comma-separated seeds"),
+    epochs: int = typer.Option(1, help="retraining epochs per cell"),
+    fit_samples: int = typer.Option(1000, help="images the error model is fitted on"),
+    train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images only"),
+    cross: str = typer.Option("", help="comma-separated multipliers for cross-evaluation (Table 7)"),
+    data: Optional[Path] = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
+    results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
+    device: str = typer.Option("cpu"),
+    report: bool = typer.Option(True, help="write docs/results.md afterwards"),
+) -> None:
+    """Run every missing cell of the grid network × multiplier × mode × seed."""
+    grid = Grid(_split(networks), _split(multipliers), _split(modes), tuple(int(s) for s in _split(seeds)), epochs, fit_samples, train_subset, _split(cross))
+    run_grid(grid, results, data, device)
+    if report:
+        typer.echo(f"wrote {build_report(results, Path('docs'))}")
+
+
+def report(
+    results: Path = typer.Option(Path("results"), help="results root"),
+    out: Path = typer.Option(Path("docs"), help="folder for results.md and plots/"),
+) -> None:
+    """Write results.md and plots from whatever cells exist."""
+    typer.echo(f"wrote {build_report(results, out)}")

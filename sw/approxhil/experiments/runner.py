@@ -1,0 +1,206 @@
+"""Running experiment cells: base accuracies per network, one retraining cell, the grid, cross-evaluation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+import numpy as np
+
+from approxhil.atomic import atomic_path, write_text
+from approxhil.errormodel.fit import sample_neurons
+from approxhil.data import Splits
+from approxhil.errormodel import ErrorModel
+from approxhil.machine import machine_info
+from approxhil.models.macs import count_macs
+from approxhil.models.registry import build_model, model_info
+from approxhil.multipliers.golden import resolve_table
+from approxhil.train import RetrainConfig
+from approxhil.train.pretrain import train_float
+from approxhil.workflow import accuracies, approximate_network, float_network, load_splits, make_batches, recover, save_network
+
+from approxhil.experiments.grid import RESULT, Cell, Grid
+
+CALIBRATION_BATCHES = 4
+NEURONS = "neurons.npz"
+NEURON_SAMPLES = 500
+
+
+def _save_neuron_samples(model, batches, path: Path) -> None:
+    """Exact outputs and errors of three neurons of the first and last approximate layer (Fig. 3/4)."""
+    from approxhil.nn import approx_layers
+
+    names = list(approx_layers(model))
+    arrays = {}
+    for tag, name in (("first", names[0]), ("last", names[-1])):
+        y, e = sample_neurons(model, batches, NEURON_SAMPLES, name)
+        arrays[f"{tag}_y"], arrays[f"{tag}_e"] = y, e
+        arrays[f"{tag}_name"] = np.array(name)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def test_sets(network: str, splits: Splits, batch_size: int = 256) -> dict[str, Any]:
+    """Named evaluation sets: CIFAR-10 reports the exact-pixel test images beside the whole test set."""
+    sets = {"test": make_batches(network, splits.test, batch_size, train=False)}
+    if not bool(splits.test.exact.all()):
+        sets["test_exact"] = make_batches(network, splits.test.subset(exact_only=True), batch_size, train=False)
+    return sets
+
+
+def base_network(network: str, root: Path, splits: Splits, float_epochs: int = 30, progress: bool = True):
+    """The float network: pretrained weights where they exist, else trained once and cached under ``root``."""
+    if network == "resnet8":
+        return float_network(network)
+    path = root / network / "float" / "model.pt"
+    if path.is_file():
+        return float_network(network, path)
+    model = build_model(network)
+    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress)
+    save_network(model, path)
+    return model
+
+
+def base_record(network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = 30) -> dict[str, Any]:
+    """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
+    root = Path(root)
+    path = root / network / "base.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    info = model_info(network)
+    splits = load_splits(info.dataset, data)
+    model = base_network(network, root, splits, float_epochs, progress)
+    tests = test_sets(network, splits)
+    fp = {}
+    model.eval()
+    from approxhil.train import evaluate
+
+    for name, batches in tests.items():
+        fp[name] = evaluate(model, batches)["accuracy"]
+    calib = make_batches(network, splits.train, 64, train=False)
+    quant = approximate_network(model, "0000", calib, CALIBRATION_BATCHES)
+    record = {
+        "network": network,
+        "float": fp,
+        "int8": accuracies(quant, tests, mode="quant"),
+        "macs": count_macs(model, (1, *info.input_shape))["total"],
+        "paper_macs": info.paper_macs,
+        "machine": machine_info(),
+    }
+    _write_json(path, record)
+    return record
+
+
+def run_cell(
+    cell: Cell,
+    root: str | Path,
+    data: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    weights: str | Path | None = None,
+    error_model: "ErrorModel | None" = None,
+) -> dict[str, Any]:
+    """Run one cell (skipped when its result exists): approximate, accuracy before, recover, accuracy after.
+
+    ``weights`` replaces the network's base weights; ``error_model`` (e.g. fitted from board measurements)
+    replaces the fit on the behavioral simulation.
+    """
+    root = Path(root)
+    folder = cell.folder(root)
+    if cell.done(root):
+        return json.loads((folder / RESULT).read_text())
+    info = model_info(cell.network)
+    splits = load_splits(info.dataset, data)
+    train_images = splits.train if cell.train_subset is None else splits.train.subset(cell.train_subset)
+    model = float_network(cell.network, weights) if weights is not None else base_network(cell.network, root, splits, progress=progress)
+    table = resolve_table(cell.multiplier)
+    calib = make_batches(cell.network, splits.train, 64, train=False)
+    approx = approximate_network(model, table, calib, CALIBRATION_BATCHES)
+    tests = test_sets(cell.network, splits)
+    start = time.perf_counter()
+    before = accuracies(approx, tests)
+    eval_seconds = time.perf_counter() - start
+    fit_batches = make_batches(cell.network, splits.train, 100, train=False)
+    if cell.mode == "errormodel":
+        _save_neuron_samples(approx, fit_batches, folder / NEURONS)
+    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, device=device)
+    record = recover(
+        approx,
+        config,
+        make_batches(cell.network, train_images, config.batch_size, train=True, seed=cell.seed),
+        fit_batches=fit_batches,
+        workdir=folder,
+        error_model=error_model,
+        progress=progress,
+    )
+    after = accuracies(approx, tests)
+    save_network(approx, folder / "model.pt")
+    result = {
+        "cell": cell.to_dict(),
+        "key": cell.key,
+        "table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()},
+        "before": before,
+        "after": after,
+        "eval_seconds": eval_seconds,
+        **record,
+    }
+    _write_json(folder / RESULT, result)
+    return result
+
+
+def run_grid(grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True) -> list[dict[str, Any]]:
+    """Run every missing cell of ``grid`` (finished cells are read back, not rerun)."""
+    root = Path(root)
+    for network in grid.networks:
+        base_record(network, root, data, progress)
+    results = []
+    cells = list(grid.cells())
+    for cell in tqdm(cells, desc="grid", disable=not progress):
+        results.append(run_cell(cell, root, data, device, progress))
+    for network in grid.networks:
+        for trained_for in grid.cross:
+            for evaluated_on in grid.cross:
+                cross_evaluate(network, trained_for, evaluated_on, root, grid, data)
+    return results
+
+
+def cross_evaluate(
+    network: str, trained_for: str, evaluated_on: str, root: str | Path, grid: Grid, data: str | Path | None = None, mode: str = "errormodel"
+) -> dict[str, Any] | None:
+    """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
+    root = Path(root)
+    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset)
+    if not source.done(root):
+        return None
+    path = root / network / "cross" / f"{trained_for}-on-{evaluated_on}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    info = model_info(network)
+    splits = load_splits(info.dataset, data)
+    model = build_model(network)
+    calib = make_batches(network, splits.train, 64, train=False)
+    approx = approximate_network(model, resolve_table(trained_for), calib, 0)
+    approx.load_state_dict(__import__("torch").load(source.folder(root) / "model.pt", weights_only=True)["model"])
+    from approxhil.nn import set_multiplier
+
+    set_multiplier(approx, resolve_table(evaluated_on))
+    record = {
+        "network": network,
+        "trained_for": trained_for,
+        "evaluated_on": evaluated_on,
+        "mode": mode,
+        "source": source.key,
+        "accuracy": accuracies(approx, test_sets(network, splits)),
+    }
+    _write_json(path, record)
+    return record

@@ -1,0 +1,141 @@
+"""The retraining workflow as library steps, shared by the CLI, the demo, the notebook and the experiments.
+
+load data → float network → approximate + calibrate → (fit error model) → retrain → evaluate with the
+behavioral simulation. Each step is one function; callers choose which to run and where to save.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from approxhil.data import Batches, ImageSet, Splits, load_cifar10, load_digits
+from approxhil.data.errors import DataError, DataMissingError
+from approxhil.data.paths import data_dirs
+from approxhil.errormodel import ErrorModel
+from approxhil.errormodel.fit import Measure, fit_error_model
+from approxhil.models.fingerprint import check_fingerprint
+from approxhil.models.keras_import import load_keras_resnet8
+from approxhil.models.registry import build_model, model_info
+from approxhil.nn import approximate
+from approxhil.quant import calibrate
+from approxhil.tables import TruthTable
+from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
+
+RESNET8_WEIGHTS = "mlperf_tiny_resnet8.h5"
+
+
+def load_splits(dataset: str, data: str | Path | None = None) -> Splits:
+    """In-memory data set by name: ``digits`` (embedded) or ``cifar10`` (batches folder, archive or npz)."""
+    if dataset == "digits":
+        return load_digits()
+    if dataset == "cifar10":
+        return load_cifar10(data)
+    raise DataError(f"unknown in-memory data set {dataset!r}", fix="use digits or cifar10")
+
+
+def make_batches(network: str, images: ImageSet, batch_size: int, train: bool, seed: int = 0) -> Batches:
+    """Batches with the network's normalisation; training batches are shuffled and augmented (not digits)."""
+    info = model_info(network)
+    augment = train and info.dataset == "cifar10"
+    return Batches(images, batch_size, info.normalization, shuffle=train, augment=augment, seed=seed, drop_last=train)
+
+
+def float_network(network: str, weights: str | Path | None = None) -> nn.Module:
+    """The floating-point network: ``weights`` is a Keras ``.h5`` (ResNet8) or a state-dict file.
+
+    Without ``weights``, ResNet8 loads the MLPerf Tiny reference weights from the data folders.
+    """
+    if weights is None and network == "resnet8":
+        for folder in data_dirs():
+            if (folder / RESNET8_WEIGHTS).is_file():
+                weights = folder / RESNET8_WEIGHTS
+                break
+        else:
+            raise DataMissingError(
+                f"pretrained ResNet8 weights {RESNET8_WEIGHTS} not found in " + ", ".join(map(str, data_dirs())),
+                fix="set APPROXHIL_DATA to the folder holding the MLPerf Tiny pretrainedResnet.h5",
+            )
+    if weights is None:
+        raise DataMissingError(f"network {network} needs trained weights", fix="train it first (approxhil experiments trains it)")
+    weights = Path(weights)
+    if weights.suffix == ".h5":
+        if network != "resnet8":
+            raise DataError(f"Keras weights {weights} can only be loaded into resnet8, not {network}")
+        return load_keras_resnet8(weights)
+    model = build_model(network)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if "fingerprint" in state:
+        check_fingerprint(model, state["fingerprint"], str(weights))
+    model.load_state_dict(state["model"] if "model" in state else state)
+    return model
+
+
+def save_network(model: nn.Module, path: str | Path) -> Path:
+    """Save a network's weights with its fingerprint (atomically)."""
+    from approxhil.models.fingerprint import model_fingerprint
+    from approxhil.train.checkpoint import save_checkpoint
+
+    return save_checkpoint(path, {"model": model.state_dict(), "fingerprint": model_fingerprint(model)})
+
+
+def approximate_network(
+    model: nn.Module,
+    multiplier: "TruthTable | str | Path",
+    calibration: Iterable,
+    calibration_batches: int = 4,
+    exclude: Iterable[str] = (),
+    operand_a: str = "activation",
+    method: str = "maxabs",
+) -> nn.Module:
+    """A calibrated copy of ``model`` whose conv/linear layers multiply through ``multiplier``."""
+    approx = approximate(copy.deepcopy(model), multiplier, exclude=tuple(exclude), operand_a=operand_a, inplace=True)
+    if calibration_batches > 0:  # 0: the caller loads calibrated quantizers from a saved state
+        calibrate(approx, itertools.islice(calibration, calibration_batches), method=method)
+    return approx
+
+
+def fit(model: nn.Module, batches: Iterable, samples: int, measure: Measure | None = None, source: str = "behavioral", progress: bool = True) -> ErrorModel:
+    """Fit the per-neuron error model of every approximate layer on ``samples`` inputs."""
+    return fit_error_model(model, batches, samples, measure=measure, source=source, progress=progress)
+
+
+def accuracies(model: nn.Module, tests: dict[str, Iterable], mode: str = "evaluate", device: str = "cpu") -> dict[str, float]:
+    """Accuracy (percent) on each named test set, in ``mode`` (default: behavioral simulation)."""
+    apply_mode(model, mode)
+    out = {name: evaluate(model, batches, device)["accuracy"] for name, batches in tests.items()}
+    apply_mode(model, "evaluate")
+    return out
+
+
+def recover(
+    model: nn.Module,
+    config: RetrainConfig,
+    train_batches: Batches,
+    fit_batches: Iterable | None = None,
+    workdir: str | Path | None = None,
+    error_model: ErrorModel | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Retrain ``model`` in ``config.mode`` (fitting the error model first when needed and not given).
+
+    Returns the retraining record plus ``fit_seconds``; the model ends in behavioral evaluation mode.
+    """
+    fit_seconds = None
+    if config.mode == "errormodel" and error_model is None:
+        if fit_batches is None:
+            raise DataError("errormodel retraining needs data to fit the error model on")
+        start = time.perf_counter()
+        error_model = fit(model, fit_batches, config.fit_samples, progress=progress)
+        fit_seconds = time.perf_counter() - start
+        if workdir is not None:
+            error_model.save(Path(workdir) / "error_model.pt")
+    record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress)
+    record["fit_seconds"] = fit_seconds
+    return record

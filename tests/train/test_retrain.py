@@ -1,0 +1,103 @@
+"""Fitting on a real network, the retraining modes, checkpoints and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from approxhil.errormodel import ErrorModel, ErrorModelError, RunningStats
+from approxhil.errormodel.fit import fit_error_model
+from approxhil.nn import approx_layers
+from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
+from approxhil.train.checkpoint import CheckpointError
+from approxhil.workflow import accuracies, approximate_network, make_batches
+
+
+def _approx(model, digits, config="2222"):
+    return approximate_network(model, config, make_batches("digits_cnn", digits.train, 64, train=False))
+
+
+def test_fit_matches_direct_statistics(float_digits, digits) -> None:
+    approx = _approx(float_digits, digits)
+    batches = make_batches("digits_cnn", digits.train, 50, train=False)
+    em = fit_error_model(approx, batches, 200, progress=False)
+    assert em.samples == 200 and set(em.layers) == set(approx_layers(approx))
+    # Reference for the first layer: its input is the network input, so exact_and_approx on the raw batch.
+    first_name, first = next(iter(approx_layers(approx).items()))
+    x = torch.cat([b[0] for b, _ in zip(batches, range(4))])[:200]
+    y, ya = first.exact_and_approx(x)
+    ref = RunningStats()
+    ref.update(y, ya)
+    for key, value in ref.finalize().as_dict().items():
+        torch.testing.assert_close(em.layers[first_name].as_dict()[key], value)
+    rho = em.layers[first_name].rho
+    assert torch.isfinite(rho).all() and (rho.abs() <= 1).all()
+    assert (em.layers[first_name].sigma_e > 0).any()
+
+
+def test_error_model_refuses_other_table(float_digits, digits, tmp_path: Path) -> None:
+    approx = _approx(float_digits, digits)
+    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 100, progress=False)
+    em.save(tmp_path / "em.pt")
+    other = _approx(float_digits, digits, "1100")
+    with pytest.raises(ErrorModelError, match="multiplier"):
+        apply_mode(other, "errormodel", error_model=ErrorModel.load(tmp_path / "em.pt"))
+
+
+def _run(model, digits, workdir, stop_after=None, mode="errormodel", em=None):
+    config = RetrainConfig(mode=mode, epochs=2, seed=3)
+    batches = make_batches("digits_cnn", digits.train.subset(512), 64, train=True, seed=3)
+    return retrain(model, batches, config, workdir=workdir, error_model=em, progress=False, stop_after=stop_after)
+
+
+def test_resume_equals_uninterrupted(float_digits, digits, tmp_path: Path) -> None:
+    approx = _approx(float_digits, digits)
+    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 300, progress=False)
+    a = _approx(float_digits, digits)
+    a.load_state_dict(approx.state_dict())
+    b = _approx(float_digits, digits)
+    b.load_state_dict(approx.state_dict())
+    whole = _run(a, digits, tmp_path / "whole", em=em)
+    part = _run(b, digits, tmp_path / "part", stop_after=1, em=em)
+    assert not part["complete"] and len(part["history"]) == 1
+    c = _approx(float_digits, digits)
+    c.load_state_dict(approx.state_dict())
+    resumed = _run(c, digits, tmp_path / "part", em=em)
+    assert resumed["complete"] and [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
+    for (k, va), vc in zip(a.state_dict().items(), c.state_dict().values()):
+        assert torch.equal(va, vc) if isinstance(va, torch.Tensor) else va == vc, k
+
+
+def test_checkpoint_of_other_settings_is_refused(float_digits, digits, tmp_path: Path) -> None:
+    _run(_approx(float_digits, digits), digits, tmp_path, stop_after=1, mode="behavioral")
+    with pytest.raises(CheckpointError, match="other settings"):
+        _run(_approx(float_digits, digits), digits, tmp_path, mode="awgn")
+
+
+@pytest.mark.parametrize("mode", ["errormodel", "behavioral", "baseline", "awgn", "quant"])
+def test_every_mode_trains_and_ends_in_behavioral_evaluation(float_digits, digits, mode: str) -> None:
+    approx = _approx(float_digits, digits)
+    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 200, progress=False) if mode == "errormodel" else None
+    before = {k: v.clone() for k, v in approx.state_dict().items() if isinstance(v, torch.Tensor)}
+    record = _run(approx, digits, None, mode=mode, em=em)
+    assert all(np.isfinite(h["loss"]) for h in record["history"])
+    changed = [k for k, v in approx.state_dict().items() if k.endswith(".weight") and not torch.equal(v, before[k])]
+    assert changed, "retraining did not move any weight"
+    for layer in approx_layers(approx).values():
+        assert layer.mode == "behavioral" and layer.output_perturbation is None and layer.weight_perturbation is None
+
+
+def test_errormodel_recovers_accuracy(float_digits, digits) -> None:
+    """On digits with the large-error 2222, error-model retraining regains accuracy lost to approximation."""
+    approx = _approx(float_digits, digits)
+    tests = {"test": make_batches("digits_cnn", digits.test, 256, train=False)}
+    before = accuracies(approx, tests)["test"]
+    int8 = accuracies(approx, tests, mode="quant")["test"]
+    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 1000, progress=False)
+    config = RetrainConfig(mode="errormodel", epochs=4, lr=1e-3)
+    retrain(approx, make_batches("digits_cnn", digits.train, 64, train=True), config, error_model=em, progress=False)
+    after = evaluate(approx, tests["test"])["accuracy"]
+    assert after > before or after >= int8 - 1.0, (int8, before, after)
