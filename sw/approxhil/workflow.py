@@ -136,6 +136,10 @@ def recover(
         fit_seconds = time.perf_counter() - start
         if workdir is not None:
             error_model.save(Path(workdir) / "error_model.pt")
-    record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress)
+    refit = None
+    if config.refit_every and fit_batches is not None:
+        def refit(m: nn.Module) -> ErrorModel:
+            return fit(m, fit_batches, config.fit_samples, progress=progress)
+    record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress, refit=refit)
     record["fit_seconds"] = fit_seconds
     return record

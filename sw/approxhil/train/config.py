@@ -16,7 +16,11 @@ MODES = ("errormodel", "behavioral", "baseline", "awgn", "quant", "none")
 
 @dataclass(frozen=True)
 class RetrainConfig:
-    """Hyper-parameters of one retraining run (paper: SGD momentum 0.9, lr 1e-4, batch 64, 5 epochs)."""
+    """Hyper-parameters of one retraining run (paper: SGD momentum 0.9, lr 1e-4, batch 64, 5 epochs).
+
+    ``refit_every`` > 0 refits the error model on the current weights every that many epochs (the
+    paper fits once); it tracks how the error statistics move as retraining changes the weights.
+    """
 
     mode: str = "errormodel"
     epochs: int = 5
@@ -26,11 +30,14 @@ class RetrainConfig:
     seed: int = 0
     fit_samples: int = 1000
     snr_db: float = 20.0
+    refit_every: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ApproxHilError(f"unknown retraining mode {self.mode!r}", fix=f"use one of: {', '.join(MODES)}")
+        if self.refit_every < 0:
+            raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.fit_samples < 1:
             raise ApproxHilError(
                 f"invalid retraining settings: epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "

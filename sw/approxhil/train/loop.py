@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -74,13 +74,15 @@ def retrain(
     error_model: ErrorModel | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    refit: "Callable[[nn.Module], ErrorModel] | None" = None,
 ) -> dict[str, Any]:
     """Retrain an approximate network in ``config.mode``; returns per-epoch history and timings.
 
     ``train_batches`` yields ``(x, y)``; where it has ``set_epoch`` (e.g. :class:`approxhil.data.Batches`)
     it is positioned at each epoch, so a resumed run sees the same data as an uninterrupted one. With ``workdir`` a checkpoint is written atomically after every epoch and an
     existing one of the same network and settings is resumed. ``stop_after`` ends the call after that many
-    epochs of this call (used to test interruption).
+    epochs of this call (used to test interruption). ``refit(model)`` fits a new error model; it is
+    called every ``config.refit_every`` epochs in ``errormodel`` mode.
     """
     fingerprint = model_fingerprint(model)
     device = torch.device(config.device)
@@ -101,6 +103,11 @@ def retrain(
     for epoch in range(start_epoch, config.effective_epochs):
         if stop_after is not None and run_epochs >= stop_after:
             break
+        if config.mode == "errormodel" and config.refit_every and epoch > 0 and epoch % config.refit_every == 0:
+            if refit is None:
+                raise ValueError("config.refit_every needs a refit function")
+            error_model = refit(model)
+            apply_mode(model, "errormodel", error_model=error_model)
         _seed_epoch(config.seed, epoch)
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
