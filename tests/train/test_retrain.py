@@ -101,3 +101,23 @@ def test_errormodel_recovers_accuracy(float_digits, digits) -> None:
     retrain(approx, make_batches("digits_cnn", digits.train, 64, train=True), config, error_model=em, progress=False)
     after = evaluate(approx, tests["test"])["accuracy"]
     assert after > before or after >= int8 - 1.0, (int8, before, after)
+
+
+def test_refit_every_epoch_refreshes_the_injection(float_digits, digits) -> None:
+    approx = _approx(float_digits, digits)
+    fit_batches = make_batches("digits_cnn", digits.train, 100, train=False)
+    em = fit_error_model(approx, fit_batches, 200, progress=False)
+    fits = []
+
+    def refit(model):
+        fits.append(fit_error_model(model, fit_batches, 200, progress=False))
+        return fits[-1]
+
+    config = RetrainConfig(mode="errormodel", epochs=3, refit_every=1, lr=1e-3)
+    batches = make_batches("digits_cnn", digits.train.subset(256), 64, train=True)
+    retrain(approx, batches, config, error_model=em, progress=False, refit=refit)
+    assert len(fits) == 2
+    name = next(iter(em.layers))
+    assert not torch.equal(fits[-1].layers[name].mu_y, em.layers[name].mu_y)
+    with pytest.raises(ValueError, match="refit"):
+        retrain(_approx(float_digits, digits), batches, config, error_model=em, progress=False)
