@@ -1,0 +1,63 @@
+"""Where the RTL is: the ``rtl/`` folder of the checkout and its file lists (``*.f``).
+
+Simulators, Yosys and Vivado read the same lists: ``rtl/primitives.f`` (simulation models of
+LUT6_2/CARRY4, simulators only) and ``rtl/smapprox.f`` (the multipliers), one path per line,
+relative to the list, ``//`` comments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable
+
+from approxhil.errors import ToolMissingError
+
+#: Repository root: sw/approxhil/rtl/ -> three levels up (the package runs from a source checkout).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+RTL_DIR = Path(os.environ.get("APPROXHIL_RTL", REPO_ROOT / "rtl"))
+PRIMITIVES_F = RTL_DIR / "primitives.f"
+SMAPPROX_F = RTL_DIR / "smapprox.f"
+
+
+def read_file_list(path: Path) -> list[Path]:
+    """Absolute paths named by a ``.f`` file list, in order."""
+    if not path.is_file():
+        raise ToolMissingError(
+            f"RTL file list {path} not found",
+            fix="run from a source checkout of approxhil (rtl/ beside sw/) or set APPROXHIL_RTL to the rtl folder",
+        )
+    files = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("//", 1)[0].strip()
+        if line:
+            files.append((path.parent / line).resolve())
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ToolMissingError(f"{path.name} names files that do not exist: {', '.join(missing)}")
+    return files
+
+
+def primitive_sources() -> list[Path]:
+    """Simulation models of LUT6_2 and CARRY4."""
+    return read_file_list(PRIMITIVES_F)
+
+
+def smapprox_sources(simulation: bool = True) -> list[Path]:
+    """Sources of every SMApprox module, primitive models first when ``simulation``."""
+    return (primitive_sources() if simulation else []) + read_file_list(SMAPPROX_F)
+
+
+def file_hashes(files: Iterable[Path]) -> dict[str, str]:
+    """``{file name: sha256}`` of each source: recorded in the provenance of exported tables."""
+    return {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
+
+
+def sources_sha256(files: Iterable[Path]) -> str:
+    """One hash over the names and contents of ``files`` (identifies a build)."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(Path(f).name.encode())
+        digest.update(Path(f).read_bytes())
+    return digest.hexdigest()
