@@ -53,7 +53,7 @@ def export_table(cfg: DemoConfig) -> tuple[TruthTable, Path, dict[str, Any]]:
     return table, path, info
 
 
-def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
+def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: bool = False) -> dict[str, Any]:
     """Run every step, print a summary table, return the records (tables, results, timings)."""
     from approxhil.textable import markdown_table
 
@@ -98,7 +98,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
         rows.append({
             "network": f"{table.name} after {r['cell']['mode']}",
             "accuracy %": _acc(r["after"]),
-            "s/epoch": sum(h["seconds"] for h in hist) / len(hist) if hist else None,
+            "s/epoch": float(np.median([h["seconds"] for h in hist])) if hist else None,
             "fit s": r.get("fit_seconds"),
         })
     echo("")

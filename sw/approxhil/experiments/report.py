@@ -28,6 +28,16 @@ def _headline(acc: dict[str, float]) -> float:
     return acc.get("test_exact", acc.get("test"))
 
 
+def _label(multiplier: str) -> str:
+    """A multiplier as tables and legends print it: a table file by its stem."""
+    return Path(multiplier).stem if multiplier.endswith(".npz") else multiplier
+
+
+def _epoch_seconds(history: list[dict]) -> float | None:
+    """Median seconds per epoch (the first epoch also pays one-time set-up such as kernel builds)."""
+    return float(np.median([h["seconds"] for h in history])) if history else None
+
+
 def _bases(root: Path) -> dict[str, dict[str, Any]]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/base.json"))}
 
@@ -45,7 +55,7 @@ def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path
 
     series = {"no retraining": [find(c, None) for c in configs], **{m: [find(c, m) for c in configs] for m in modes}}
     reference = _headline(base["int8"]) if base else None
-    labels = [Path(c).stem if c.endswith(".npz") else c for c in configs]
+    labels = [_label(c) for c in configs]
     save_figure(accuracy_figure(labels, series, reference, f"{network}: accuracy after retraining (behavioral simulation)"), path)
 
 
@@ -90,7 +100,7 @@ def build_report(root: str | Path, out: str | Path) -> Path:
                 "FP % (all test)": b["float"].get("test"),
                 "8-bit % (all test)": b["int8"].get("test"),
                 "MACs (M)": b["macs"] / 1e6,
-                "paper FP/8-bit %": f"{paper[0]} / {paper[1]}",
+                "paper FP/8-bit %": f"{paper[0]} / {paper[1]}" if paper[0] else None,
                 "paper MACs (M)": (b.get("paper_macs") or 0) / 1e6 or None,
             })
         lines += ["## Networks (Table 4)", "", markdown_table(rows), ""]
@@ -106,7 +116,7 @@ def build_report(root: str | Path, out: str | Path) -> Path:
             after = _headline(r["after"])
             epochs = r["history"]
             table.append({
-                "multiplier": r["cell"]["multiplier"],
+                "multiplier": _label(r["cell"]["multiplier"]),
                 "MRE %": r["table"]["metrics"]["mre"],
                 "mode": r["cell"]["mode"],
                 "epochs": r["cell"]["epochs"],
@@ -115,11 +125,11 @@ def build_report(root: str | Path, out: str | Path) -> Path:
                 "after %": after,
                 "after % (all test)": r["after"].get("test"),
                 "Δ vs 8-bit": None if ref is None else after - ref,
-                "s/epoch": sum(e["seconds"] for e in epochs) / len(epochs) if epochs else None,
+                "s/epoch": _epoch_seconds(epochs),
                 "fit s": r.get("fit_seconds"),
             })
         _accuracy_plot(net, rows, base, plots / f"{net}_accuracy.png")
-        lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", markdown_table(table), "", f"![{net}](plots/{net}_accuracy.png)", ""]
+        lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs.", "", markdown_table(table), "", f"![{net}](plots/{net}_accuracy.png)", ""]
         timing = _timing(rows)
         if timing:
             paper = PAPER_EPOCH_SECONDS.get(net)
@@ -156,9 +166,10 @@ def _timing(rows: list[dict]) -> list[dict[str, Any]]:
     per: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
         if r["history"]:
-            per[r["cell"]["multiplier"]][r["cell"]["mode"]] = sum(e["seconds"] for e in r["history"]) / len(r["history"])
+            label = _label(r["cell"]["multiplier"])
+            per[label][r["cell"]["mode"]] = _epoch_seconds(r["history"])
             if r.get("fit_seconds"):
-                per[r["cell"]["multiplier"]]["fit"] = r["fit_seconds"]
+                per[label]["fit"] = r["fit_seconds"]
     out = []
     for config, t in per.items():
         if "behavioral" in t and "errormodel" in t:
