@@ -65,7 +65,7 @@ def run_approximate(
                 y_approx = measure(name, layer, x).to(y_exact)
             if name in watched:
                 consume(name, y_exact, y_approx)
-            return layer._add_bias(y_approx)
+            return layer.add_bias(y_approx)
 
         return hook
 

@@ -101,6 +101,15 @@ def base_record(network: str, root: str | Path, data: str | Path | None = None, 
     return record
 
 
+def _before(approx, tests: dict[str, Any], path: Path) -> dict[str, float]:
+    """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    before = accuracies(approx, tests)
+    _write_json(path, before)
+    return before
+
+
 def run_cell(
     cell: Cell,
     root: str | Path,
@@ -128,7 +137,7 @@ def run_cell(
     approx = approximate_network(model, table, calib, CALIBRATION_BATCHES)
     tests = test_sets(cell.network, splits)
     start = time.perf_counter()
-    before = accuracies(approx, tests)
+    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}.json")
     eval_seconds = time.perf_counter() - start
     fit_batches = make_batches(cell.network, splits.train, 100, train=False)
     if cell.mode == "errormodel":

@@ -103,7 +103,7 @@ class LayerMeasure:
         raise HilError(f"the accelerator measures Conv2d and Linear layers, not {type(layer).__name__}")
 
     def _conv(self, layer: nn.Conv2d, x_int: torch.Tensor, w_int: torch.Tensor, config: str, weight_is_a: bool) -> torch.Tensor:
-        geometry = layer._geometry()  # stride, symmetric zero padding, dilation, groups of the approximate layer
+        geometry = layer.geometry()  # stride, symmetric zero padding, dilation, groups of the approximate layer
         batch, (kh, kw) = x_int.shape[0], w_int.shape[-2:]
         h_out, w_out = geometry.output_size(x_int.shape[-2], x_int.shape[-1], kh, kw)
         cols = F.unfold(

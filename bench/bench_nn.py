@@ -1,0 +1,210 @@
+"""Behavioral simulation speed: training steps of a ResNet8-sized network (batch 64, 2 CPU threads).
+
+Rows (both sides of a ratio are measured back to back in one run; the value is the median ratio of
+the pairs):
+
+* for each paper config, training step (forward + backward + SGD) in ``behavioral`` mode (auto
+  engine: low-rank) over the plain 8-bit quantized step (``quant`` mode) — target <= 3; for 3330
+  also with one thread in CPU time, a figure that barely moves when other jobs load the machine;
+* the gather engine with a random full-rank table over the plain quantized step — target <= 15;
+  its peak memory (measured in a fresh process) over the plain step's — target <= 2 (+ the table);
+* on a CUDA device: table-lookup MAC/s of the GPU gather and low-rank engines — aim >= 1e12/s.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from approxhil.multipliers import PAPER_CONFIGS, golden_table
+from approxhil.nn import approximate, set_mode
+from approxhil.nn.engines import get_engine, plan_for
+from approxhil.nn.engines.base import Geometry
+from approxhil.nn.multiplier import oriented_values
+from approxhil.quant import calibrate
+from approxhil.tables import TruthTable, provenance
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 64
+THREADS = 2
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+def resnet8_shaped() -> nn.Module:
+    """The layer shapes of the MLPerf-Tiny ResNet8 (12M MAC per 32x32 image)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(),
+        _Block(16, 16, 1), _Block(16, 32, 2), _Block(32, 64, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    )
+
+
+def random_table(seed: int = 0) -> TruthTable:
+    """A full-rank signed table (EvoApprox-like stand-in): exact product plus large random errors."""
+    ops = np.arange(-128, 128)
+    rng = np.random.default_rng(seed)
+    values = np.outer(ops, ops) + rng.integers(-2000, 2001, (256, 256))
+    return TruthTable(values, name=f"random-full-rank-{seed}", encoding="twos-complement",
+                      provenance=provenance("import", note="random full-rank benchmark table"))
+
+
+def _setup(multiplier, engine: str = "auto") -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = approximate(resnet8_shaped(), multiplier, engine=engine)
+    x = torch.randn(BATCH, 3, 32, 32)
+    y = torch.randint(0, 10, (BATCH,))
+    calibrate(model, [x])
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    return model, x, y, optimizer
+
+
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+
+
+def _ratio(model: nn.Module, x, y, optimizer, reps: int, clock=time.perf_counter) -> tuple[float, float, float]:
+    """Step times in ``quant`` and ``behavioral`` mode, measured back to back ``reps`` times.
+
+    Returns the best time of each mode and the median of the per-pair ratios: a pair shares the
+    machine's load, and the median drops pairs hit by a burst of other work.
+    """
+    times: dict[str, list[float]] = {"quant": [], "behavioral": []}
+    model.train()
+    for mode in times:  # warm-up: oneDNN kernels, decompositions, compiled kernels
+        set_mode(model, mode)
+        _step(model, x, y, optimizer)
+    for _ in range(reps):
+        for mode in times:
+            set_mode(model, mode)
+            start = clock()
+            _step(model, x, y, optimizer)
+            times[mode].append(clock() - start)
+    ratios = [b / q for q, b in zip(times["quant"], times["behavioral"])]
+    return min(times["quant"]), min(times["behavioral"]), float(np.median(ratios))
+
+
+def _memory_child(kind: str) -> None:
+    """Run in a fresh process: peak RSS growth of two training steps over the state after set-up."""
+    torch.set_num_threads(THREADS)
+    multiplier = random_table() if kind == "gather" else golden_table("0000")
+    model, x, y, optimizer = _setup(multiplier, engine="gather" if kind == "gather" else "auto")
+    set_mode(model, "quant" if kind == "quant" else "behavioral")
+    _step(model, x, y, optimizer)  # allocate optimizer state and caches first
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        base = int(fh.read().split()[1]) * resource.getpagesize()
+    for _ in range(2):
+        _step(model, x, y, optimizer)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"growth": max(0, peak - base)}))
+
+
+def _memory(kind: str) -> float:
+    proc = subprocess.run([sys.executable, "-m", "bench.bench_nn", "memory", kind], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=True)
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["growth"])
+
+
+def _gpu_rows(quick: bool) -> list[dict]:
+    if not torch.cuda.is_available():
+        return [{"benchmark": "GPU engines", "metric": "table-lookup MAC/s", "value": "no CUDA device here",
+                 "target": ">= 1e12", "ok": None}]
+    device = torch.device("cuda")
+    rows = []
+    geometry = Geometry((1, 1), (1, 1), (1, 1), 1)
+    x = torch.randint(-128, 128, (BATCH, 64, 32, 32), device=device).float()
+    w = torch.randint(-128, 128, (64, 64, 3, 3), device=device).float()
+    macs = BATCH * 64 * 32 * 32 * 64 * 9
+    for engine_name, table in (("gather-gpu", random_table()), ("lowrank-gpu", golden_table("3330"))):
+        plan = plan_for(oriented_values(table))
+        engine = get_engine(engine_name)
+        engine(x, w, plan, geometry)
+        torch.cuda.synchronize()
+        best = float("inf")
+        for _ in range(2 if quick else 5):
+            start = time.perf_counter()
+            engine(x, w, plan, geometry)
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        rate = macs / best
+        rows.append({"benchmark": f"GPU {engine_name}", "metric": f"table-lookup MAC/s ({table.name}, 64x64x3x3 conv, batch 64)",
+                     "value": rate, "target": ">= 1e12", "ok": rate >= 1e12})
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        reps = 3 if quick else 9
+        rows: list[dict] = []
+        configs = list(PAPER_CONFIGS)[:2] if quick else list(PAPER_CONFIGS)
+        for config in configs:
+            table = golden_table(config)
+            model, x, y, optimizer = _setup(table)
+            components = plan_for(oriented_values(table)).decomposition.components
+            quant, behavioral, ratio = _ratio(model, x, y, optimizer, reps)
+            rows.append({
+                "benchmark": f"train step {config}",
+                "metric": f"behavioral / quant (low-rank, {components} int8 components; best {behavioral * 1e3:.0f} vs {quant * 1e3:.0f} ms)",
+                "value": ratio, "target": "<= 3", "ok": ratio <= 3.0,
+            })
+        torch.set_num_threads(1)  # one thread: its CPU time hardly depends on other load on the machine
+        model, x, y, optimizer = _setup(golden_table("3330"))
+        quant, behavioral, ratio = _ratio(model, x, y, optimizer, reps, clock=time.thread_time)
+        rows.append({
+            "benchmark": "train step 3330, 1 thread",
+            "metric": f"behavioral / quant, CPU time ({behavioral * 1e3:.0f} vs {quant * 1e3:.0f} ms)",
+            "value": ratio, "target": "<= 3", "ok": ratio <= 3.0,
+        })
+        torch.set_num_threads(THREADS)
+        model, x, y, optimizer = _setup(random_table(), engine="gather")
+        quant, behavioral, ratio = _ratio(model, x, y, optimizer, max(3, reps // 2))
+        rows.append({
+            "benchmark": "train step gather",
+            "metric": f"behavioral / quant (random full-rank table; best {behavioral * 1e3:.0f} vs {quant * 1e3:.0f} ms)",
+            "value": ratio, "target": "<= 15", "ok": ratio <= 15.0,
+        })
+        plain, gather = _memory("quant"), _memory("gather")
+        table_bytes = 256 * 256 * 4
+        mem_ratio = (gather - table_bytes) / max(plain, 1.0)
+        rows.append({
+            "benchmark": "memory gather",
+            "metric": f"peak RSS growth of a step, gather / quant ({gather / 2**20:.0f} vs {plain / 2**20:.0f} MiB)",
+            "value": mem_ratio, "target": "<= 2 (+ table)", "ok": mem_ratio <= 2.0,
+        })
+        rows += _gpu_rows(quick)
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "memory":
+        _memory_child(sys.argv[2])
+    else:
+        for row in run(quick="--quick" in sys.argv):
+            print(row)

@@ -1,0 +1,9 @@
+"""Errors of the approximate layers."""
+
+from __future__ import annotations
+
+from approxhil.errors import ApproxHilError
+
+
+class LayerError(ApproxHilError, ValueError):
+    """A layer that cannot be approximated, or an input or setting a layer cannot use."""
