@@ -87,10 +87,10 @@ def _fitted(rho: float) -> NeuronStats:
     )
 
 
-@pytest.mark.parametrize("rho", [-0.6, 0.0, 0.3, 0.95])
-def test_injected_error_has_fitted_moments(rho: float) -> None:
+@pytest.mark.parametrize("rho, fresh", [(-0.6, False), (0.0, False), (0.3, False), (0.95, False), (0.3, True)])
+def test_injected_error_has_fitted_moments(rho: float, fresh: bool) -> None:
     torch.manual_seed(0)
-    inj = ErrorInjection(_fitted(rho))
+    inj = ErrorInjection(_fitted(rho), fresh_noise=fresh)
     y = torch.randn(200_000, 5) * 4.0 + 2.0
     xi = inj(y) - y
     assert xi.mean().item() == pytest.approx(-1.5, abs=0.01)
@@ -110,6 +110,11 @@ def test_fresh_noise_each_call() -> None:
     inj = ErrorInjection(_fitted(0.0))
     y = torch.zeros(4, 5)
     assert not torch.equal(inj(y), inj(y))
+    # Successive draws from the noise table are uncorrelated per neuron.
+    torch.manual_seed(1)
+    y = torch.zeros(2000, 5)
+    a, b = inj(y), inj(y)
+    assert abs(np.corrcoef(a[:, 0].numpy(), b[:, 0].numpy())[0, 1]) < 0.1
 
 
 def test_weight_noise_and_awgn() -> None:
