@@ -142,4 +142,5 @@ def recover(
             return fit(m, fit_batches, config.fit_samples, progress=progress)
     record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress, refit=refit)
     record["fit_seconds"] = fit_seconds
+    record["error_model"] = error_model.summary() if error_model is not None else None
     return record

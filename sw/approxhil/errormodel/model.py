@@ -42,6 +42,13 @@ class ErrorModel:
     source: str = "behavioral"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per-layer means of ρ, μ_ε and σ_ε (what reports tabulate, small enough for a result record)."""
+        return {
+            name: {"rho": float(s.rho.mean()), "mu_e": float(s.mu_e.mean()), "sigma_e": float(s.sigma_e.mean()), "neurons": int(s.rho.numel())}
+            for name, s in self.layers.items()
+        }
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically."""
         payload = {

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from approxhil.atomic import write_text
 from approxhil.experiments.grid import load_results
@@ -59,14 +58,14 @@ def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path
     save_figure(accuracy_figure(labels, series, reference, f"{network}: accuracy after retraining (behavioral simulation)"), path)
 
 
-def _rho_table(root: Path) -> list[dict[str, Any]]:
+def _rho_table(results: list[dict]) -> list[dict[str, Any]]:
     rows = []
-    for path in sorted(root.glob("*/*/errormodel/*/error_model.pt")):
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        network, config = path.parts[-5], path.parts[-4]
-        row: dict[str, Any] = {"network": network, "multiplier": config}
-        for i, (name, layer) in enumerate(payload["layers"].items()):
-            row[f"L{i + 1}"] = float(layer["rho"].mean())
+    for r in results:
+        summary = r.get("error_model")
+        if r["cell"]["mode"] != "errormodel" or not summary:
+            continue
+        row: dict[str, Any] = {"network": r["cell"]["network"], "multiplier": _label(r["cell"]["multiplier"])}
+        row.update({f"L{i + 1}": layer["rho"] for i, layer in enumerate(summary.values())})
         rows.append(row)
     return rows
 
@@ -143,9 +142,9 @@ def build_report(root: str | Path, out: str | Path) -> Path:
         lines += ["## Output and error distributions of single neurons (Fig. 3/4)", "",
                   "Exact quantized output vs behavioral-simulation output, and the error with the fitted normal density.", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in neuron_plots] + [""]
-    rho = _rho_table(root)
+    rho = _rho_table(results)
     if rho:
-        lines += ["## Mean ρ(y, ε) per layer (Table 3)", "", markdown_table(rho, floatfmt=".3f"), ""]
+        lines += ["## Mean ρ(y, ε) per layer (Table 3)", "", "Layers L1… in network order (the first convolution is L1, the dense layer last).", "", markdown_table(rho, floatfmt=".3f"), ""]
     path = out / "results.md"
     write_text(path, "\n".join(lines) + "\n")
     return path
