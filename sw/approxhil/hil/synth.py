@@ -8,18 +8,11 @@ little lower: it optimizes across the instantiated LUTs, Yosys keeps them as wri
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Sequence
 
-from approxhil.errors import ToolFailedError
 from approxhil.hil.sim import core_parameters, normalize_configs
 from approxhil.hil.sources import TOPLEVEL, accelerator_sources
-from approxhil.rtl.runner import error_lines
-from approxhil.rtl.tools import find_yosys
-from approxhil.rtl.yosys import LUT_TYPES
+from approxhil.rtl.yosys import LUT_TYPES, run_synth_xilinx
 
 FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE")
 
@@ -27,25 +20,8 @@ FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE")
 def accelerator_resources(configs: Sequence[str] | str, lanes: int, timeout: float = 900.0) -> dict[str, int]:
     """Cell counts of ``approxhil_accel`` for ``configs`` and ``lanes``: LUTs, flip-flops, CARRY4, MUXF7/8, all."""
     params = core_parameters(normalize_configs(configs), lanes)
-    yosys = find_yosys()
-    with tempfile.TemporaryDirectory(prefix="approxhil-yosys-") as tmp:
-        out = Path(tmp) / "accel.json"
-        script = Path(tmp) / "accel.ys"
-        chparam = " ".join(f"-set {k} {v}" for k, v in params.items())
-        script.write_text(
-            "read_verilog -DSYNTHESIS " + " ".join(str(s) for s in accelerator_sources(simulation=False)) + "\n"
-            f"chparam {chparam} {TOPLEVEL}\n"
-            f"synth_xilinx -family xc7 -top {TOPLEVEL} -noiopad -flatten\n"
-            f"write_json {out}\n"
-        )
-        try:
-            proc = subprocess.run([str(yosys.path), "-q", "-s", str(script)], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ToolFailedError(f"Yosys did not synthesize {TOPLEVEL} within {timeout:.0f} s", fix="fewer configs or lanes") from None
-        if proc.returncode != 0:
-            lines = error_lines(proc.stdout + proc.stderr) or (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-            raise ToolFailedError(f"Yosys could not synthesize {TOPLEVEL}:\n  " + "\n  ".join(lines), fix="fix the Verilog at the file:line above")
-        cells = json.loads(out.read_text())["modules"][TOPLEVEL]["cells"].values()
+    modules = run_synth_xilinx(accelerator_sources(simulation=False), TOPLEVEL, timeout, defines=("SYNTHESIS",), chparams=params, flatten=True)
+    cells = modules[TOPLEVEL]["cells"].values()
     counts: dict[str, int] = {}
     for cell in cells:
         counts[cell["type"]] = counts.get(cell["type"], 0) + 1

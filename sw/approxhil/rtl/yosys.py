@@ -56,26 +56,8 @@ def synthesize(targets: Sequence[SynthTarget], sources: Sequence[Path] | None = 
     All targets go through one run: a generated wrapper instantiates each of them, the hierarchy
     is kept, and each target's cells are counted through its own sub-hierarchy.
     """
-    yosys = find_yosys()
     sources = list(sources or smapprox_sources(simulation=False))
-    with tempfile.TemporaryDirectory(prefix="approxhil-yosys-") as tmp:
-        wrapper = Path(tmp) / "approxhil_synth_top.v"
-        wrapper.write_text(_wrapper(targets))
-        out = Path(tmp) / "netlist.json"
-        script = Path(tmp) / "report.ys"
-        script.write_text(
-            "read_verilog " + " ".join(str(s) for s in [*sources, wrapper]) + "\n"
-            "synth_xilinx -family xc7 -top approxhil_synth_top -noiopad\n"
-            f"write_json {out}\n"
-        )
-        try:
-            proc = subprocess.run([str(yosys.path), "-q", "-s", str(script)], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ToolFailedError(f"Yosys did not finish within {timeout:.0f} s", fix="synthesize fewer targets at once") from None
-        if proc.returncode != 0:
-            lines = error_lines(proc.stdout + proc.stderr) or (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-            raise ToolFailedError("Yosys failed: " + " | ".join(lines), fix="fix the Verilog at the file:line named")
-        modules = json.loads(out.read_text())["modules"]
+    modules = run_synth_xilinx([*sources], "approxhil_synth_top", timeout, extra_verilog=_wrapper(targets))
     top_cells = modules["approxhil_synth_top"]["cells"]
     result = {}
     for n, t in enumerate(targets):
@@ -83,6 +65,44 @@ def synthesize(targets: Sequence[SynthTarget], sources: Sequence[Path] | None = 
         luts = sum(k for typ, k in cells.items() if typ in LUT_TYPES)
         result[t.label] = SynthCounts(t.label, luts, cells.get("CARRY4", 0), cells)
     return result
+
+
+def run_synth_xilinx(
+    sources: Sequence[Path],
+    top: str,
+    timeout: float,
+    extra_verilog: str | None = None,
+    defines: Sequence[str] = (),
+    chparams: Mapping[str, int] | None = None,
+    flatten: bool = False,
+) -> dict[str, Any]:
+    """Run ``synth_xilinx -family xc7`` on ``top`` and return Yosys' JSON ``modules``.
+
+    ``extra_verilog`` is a generated module read beside ``sources``; ``chparams`` override the top's
+    parameters. Errors name the file:line Yosys reports; a run past ``timeout`` is stopped.
+    """
+    yosys = find_yosys()
+    with tempfile.TemporaryDirectory(prefix="approxhil-yosys-") as tmp:
+        files = [str(s) for s in sources]
+        if extra_verilog is not None:
+            (Path(tmp) / "extra.v").write_text(extra_verilog)
+            files.append(str(Path(tmp) / "extra.v"))
+        out = Path(tmp) / "netlist.json"
+        lines = ["read_verilog " + " ".join(f"-D{d}" for d in defines) + (" " if defines else "") + " ".join(files)]
+        if chparams:
+            lines.append(f"chparam {' '.join(f'-set {k} {v}' for k, v in chparams.items())} {top}")
+        lines.append(f"synth_xilinx -family xc7 -top {top} -noiopad" + (" -flatten" if flatten else ""))
+        lines.append(f"write_json {out}")
+        script = Path(tmp) / "synth.ys"
+        script.write_text("\n".join(lines) + "\n")
+        try:
+            proc = subprocess.run([str(yosys.path), "-q", "-s", str(script)], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ToolFailedError(f"Yosys did not synthesize {top} within {timeout:.0f} s", fix="synthesize less at once") from None
+        if proc.returncode != 0:
+            errors = error_lines(proc.stdout + proc.stderr) or (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise ToolFailedError(f"Yosys could not synthesize {top}: " + " | ".join(errors), fix="fix the Verilog at the file:line named")
+        return json.loads(out.read_text())["modules"]
 
 
 def _wrapper(targets: Sequence[SynthTarget]) -> str:
