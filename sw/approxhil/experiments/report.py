@@ -12,8 +12,12 @@ import numpy as np
 
 from approxhil.atomic import write_text
 from approxhil.experiments.grid import load_results
+from approxhil.errors import ApproxHilError
+from approxhil.models.macs import count_macs
+from approxhil.models.registry import MODELS, build_model
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.report import design_report
+from approxhil.rtl.yosys import lut_report
 from approxhil.plots import accuracy_figure, neuron_figure, save_figure
 from approxhil.textable import markdown_table
 
@@ -35,6 +39,19 @@ def _label(multiplier: str) -> str:
 def _epoch_seconds(history: list[dict]) -> float | None:
     """Median seconds per epoch (the first epoch also pays one-time set-up such as kernel builds)."""
     return float(np.median([h["seconds"] for h in history])) if history else None
+
+
+def _multiplier_rows() -> list[dict[str, Any]]:
+    """Table 2: our MRE beside the paper's, with the Yosys LUT counts of our netlists where Yosys runs."""
+    try:
+        luts = {r["multiplier"]: r["LUTs (Yosys)"] for r in lut_report(signed=())}
+    except ApproxHilError:
+        luts = {}
+    return [
+        {**{k: r[k] for k in ("design", "paper LUTs")}, "our LUTs (Yosys)": luts.get(r["design"]),
+         **{k: r[k] for k in ("paper MRE %", "MRE %", "MAE", "WCE")}}
+        for r in design_report()
+    ]
 
 
 def _bases(root: Path) -> dict[str, dict[str, Any]]:
@@ -85,24 +102,26 @@ def build_report(root: str | Path, out: str | Path) -> Path:
         "",
         "## Multipliers (Table 2)",
         "",
-        markdown_table([{k: r[k] for k in ("design", "paper LUTs", "paper MRE %", "MRE %", "MAE", "WCE")} for r in design_report()]),
+        markdown_table(_multiplier_rows()),
         "",
     ]
-    if bases:
-        rows = []
-        for net, b in bases.items():
-            paper = PAPER_TABLE4.get(net, (None, None))
-            rows.append({
-                "network": net,
-                "FP %": _headline(b["float"]),
-                "8-bit %": _headline(b["int8"]),
-                "FP % (all test)": b["float"].get("test"),
-                "8-bit % (all test)": b["int8"].get("test"),
-                "MACs (M)": b["macs"] / 1e6,
-                "paper FP/8-bit %": f"{paper[0]} / {paper[1]}" if paper[0] else None,
-                "paper MACs (M)": (b.get("paper_macs") or 0) / 1e6 or None,
-            })
-        lines += ["## Networks (Table 4)", "", markdown_table(rows), ""]
+    rows = []
+    for net, info in MODELS.items():
+        if info.paper_macs is None and net not in bases:
+            continue
+        b = bases.get(net, {})
+        paper = PAPER_TABLE4.get(net, (None, None))
+        rows.append({
+            "network": net,
+            "FP %": _headline(b["float"]) if b else None,
+            "8-bit %": _headline(b["int8"]) if b else None,
+            "FP % (all test)": b["float"].get("test") if b else None,
+            "8-bit % (all test)": b["int8"].get("test") if b else None,
+            "MACs (M)": count_macs(build_model(net), (1, *info.input_shape))["total"] / 1e6,
+            "paper FP/8-bit %": f"{paper[0]} / {paper[1]}" if paper[0] else None,
+            "paper MACs (M)": info.paper_macs / 1e6 if info.paper_macs else None,
+        })
+    lines += ["## Networks (Table 4)", "", "Accuracies where the network has been evaluated (`base.json` of its results).", "", markdown_table(rows), ""]
     by_net: dict[str, list[dict]] = defaultdict(list)
     for r in results:
         by_net[r["cell"]["network"]].append(r)
