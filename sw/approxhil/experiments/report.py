@@ -142,12 +142,15 @@ def build_report(root: str | Path, out: str | Path) -> Path:
                 "before %": _headline(r["before"]),
                 "after %": after,
                 "after % (all test)": r["after"].get("test"),
+                "after + BN recal %": _headline(r["after_bn"]) if r.get("after_bn") else None,
                 "Δ vs 8-bit": None if ref is None else after - ref,
                 "s/epoch": _epoch_seconds(epochs),
                 "fit s": r.get("fit_seconds"),
             })
         _accuracy_plot(net, rows, base, plots / f"{net}_accuracy.png")
-        lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs.", "", markdown_table(table), "", f"![{net}](plots/{net}_accuracy.png)", ""]
+        lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs. \"after + BN recal\": the retrained network after its "
+                  "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
+                  "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", f"![{net}](plots/{net}_accuracy.png)", ""]
         timing = _timing(rows)
         if timing:
             paper = PAPER_EPOCH_SECONDS.get(net)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 import numpy as np
+import torch
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.errormodel.fit import sample_neurons
@@ -19,7 +21,9 @@ from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import build_model, model_info
 from approxhil.multipliers.golden import resolve_table
+from approxhil.nn import set_multiplier
 from approxhil.train import RetrainConfig
+from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.train.pretrain import train_float
 from approxhil.workflow import accuracies, approximate_network, float_network, load_splits, make_batches, recover, save_network
 
@@ -27,6 +31,7 @@ from approxhil.experiments.grid import RESULT, Cell, Grid
 
 CALIBRATION_BATCHES = 4
 NEURONS = "neurons.npz"
+BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
 
 
@@ -101,6 +106,20 @@ def base_record(network: str, root: str | Path, data: str | Path | None = None, 
     return record
 
 
+def _after_bn_recalibration(approx, train: Any, tests: dict[str, Any], network: str) -> dict[str, float]:
+    """Accuracy after re-estimating BatchNorm statistics under the behavioral simulation (a copy of the model)."""
+    model = copy.deepcopy(approx)
+    recalibrate_batchnorm(model, make_batches(network, train, 100, train=False), BN_RECALIBRATION_SAMPLES)
+    return accuracies(model, tests)
+
+
+def _load_retrained(cell: Cell, root: Path):
+    """The approximate network a finished cell saved (weights, quantizer steps, table)."""
+    approx = approximate_network(build_model(cell.network), resolve_table(cell.multiplier), [], 0)
+    approx.load_state_dict(torch.load(cell.folder(root) / "model.pt", map_location="cpu", weights_only=True)["model"])
+    return approx
+
+
 def _before(approx, tests: dict[str, Any], path: Path) -> dict[str, float]:
     """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier."""
     if path.is_file():
@@ -127,7 +146,12 @@ def run_cell(
     root = Path(root)
     folder = cell.folder(root)
     if cell.done(root):
-        return json.loads((folder / RESULT).read_text())
+        result = json.loads((folder / RESULT).read_text())
+        if "after_bn" not in result and (folder / "model.pt").is_file():  # cells finished before this measurement existed
+            splits = load_splits(model_info(cell.network).dataset, data)
+            result["after_bn"] = _after_bn_recalibration(_load_retrained(cell, root), splits.train, test_sets(cell.network, splits), cell.network)
+            _write_json(folder / RESULT, result)
+        return result
     info = model_info(cell.network)
     splits = load_splits(info.dataset, data)
     train_images = splits.train if cell.train_subset is None else splits.train.subset(cell.train_subset)
@@ -154,12 +178,14 @@ def run_cell(
     )
     after = accuracies(approx, tests)
     save_network(approx, folder / "model.pt")
+    after_bn = _after_bn_recalibration(approx, splits.train, tests, cell.network)
     result = {
         "cell": cell.to_dict(),
         "key": cell.key,
         "table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()},
         "before": before,
         "after": after,
+        "after_bn": after_bn,
         "eval_seconds": eval_seconds,
         **record,
     }
@@ -194,14 +220,8 @@ def cross_evaluate(
     path = root / network / "cross" / f"{trained_for}-on-{evaluated_on}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    info = model_info(network)
-    splits = load_splits(info.dataset, data)
-    model = build_model(network)
-    calib = make_batches(network, splits.train, 64, train=False)
-    approx = approximate_network(model, resolve_table(trained_for), calib, 0)
-    approx.load_state_dict(__import__("torch").load(source.folder(root) / "model.pt", weights_only=True)["model"])
-    from approxhil.nn import set_multiplier
-
+    splits = load_splits(model_info(network).dataset, data)
+    approx = _load_retrained(source, root)
     set_multiplier(approx, resolve_table(evaluated_on))
     record = {
         "network": network,
