@@ -101,6 +101,13 @@ def approximate_network(
     return approx
 
 
+def load_retrained(network: str, multiplier: "TruthTable | str | Path", path: str | Path) -> nn.Module:
+    """A retrained approximate network saved by :func:`save_network` (weights, quantizer steps, table)."""
+    approx = approximate_network(build_model(network), multiplier, [], 0)
+    approx.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    return approx
+
+
 def fit(model: nn.Module, batches: Iterable, samples: int, measure: Measure | None = None, source: str = "behavioral", progress: bool = True) -> ErrorModel:
     """Fit the per-neuron error model of every approximate layer on ``samples`` inputs."""
     return fit_error_model(model, batches, samples, measure=measure, source=source, progress=progress)

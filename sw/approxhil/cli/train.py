@@ -10,9 +10,9 @@ import typer
 
 from approxhil.errormodel import ErrorModel
 from approxhil.experiments import Cell, run_cell
-from approxhil.models.registry import build_model, model_info
+from approxhil.models.registry import model_info
 from approxhil.textable import markdown_table
-from approxhil.workflow import accuracies, approximate_network, fit as fit_model, float_network, load_splits, make_batches
+from approxhil.workflow import accuracies, load_retrained, approximate_network, fit as fit_model, float_network, load_splits, make_batches
 
 WEIGHTS_HELP = "network weights (.h5 Keras ResNet8 or a saved state); default: the pretrained ResNet8"
 
@@ -66,19 +66,16 @@ def evaluate(
     data: Optional[Path] = typer.Option(None),
 ) -> None:
     """Accuracy of a (retrained) network in float, exact 8-bit and behavioral simulation."""
-    import torch
-
     from approxhil.nn import set_multiplier
     from approxhil.experiments.runner import test_sets
 
     info = model_info(model)
     splits = load_splits(info.dataset, data)
-    base = build_model(model) if retrained is not None else float_network(model, weights)
-    calib = make_batches(model, splits.train, 64, train=False)
-    approx = approximate_network(base, multiplier, calib, 0 if retrained else 4)
     if retrained is not None:
-        approx.load_state_dict(torch.load(retrained, map_location="cpu", weights_only=True)["model"])
+        approx = load_retrained(model, multiplier, retrained)
         set_multiplier(approx, multiplier)
+    else:
+        approx = approximate_network(float_network(model, weights), multiplier, make_batches(model, splits.train, 64, train=False))
     tests = test_sets(model, splits)
     rows = [{"mode": mode, **accuracies(approx, tests, mode=mode)} for mode in ("quant", "evaluate")]
     typer.echo(markdown_table(rows))

@@ -11,7 +11,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 import numpy as np
-import torch
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.errormodel.fit import sample_neurons
@@ -25,7 +24,7 @@ from approxhil.nn import set_multiplier
 from approxhil.train import RetrainConfig
 from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.train.pretrain import train_float
-from approxhil.workflow import accuracies, approximate_network, float_network, load_splits, make_batches, recover, save_network
+from approxhil.workflow import accuracies, load_retrained, approximate_network, float_network, load_splits, make_batches, recover, save_network
 
 from approxhil.experiments.grid import RESULT, Cell, Grid
 
@@ -115,9 +114,7 @@ def _after_bn_recalibration(approx, train: Any, tests: dict[str, Any], network: 
 
 def _load_retrained(cell: Cell, root: Path):
     """The approximate network a finished cell saved (weights, quantizer steps, table)."""
-    approx = approximate_network(build_model(cell.network), resolve_table(cell.multiplier), [], 0)
-    approx.load_state_dict(torch.load(cell.folder(root) / "model.pt", map_location="cpu", weights_only=True)["model"])
-    return approx
+    return load_retrained(cell.network, resolve_table(cell.multiplier), cell.folder(root) / "model.pt")
 
 
 def _before(approx, tests: dict[str, Any], path: Path) -> dict[str, float]:
