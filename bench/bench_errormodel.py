@@ -1,5 +1,7 @@
 """Error-model targets (ResNet8, batch 64, CPU): step-time ratios, fit time vs one epoch, behavioral/errormodel.
 
+:func:`measure` takes the device, so ``bench_gpu`` runs the same measurement on CUDA.
+
 Steps are timed on real CIFAR-10 images when the shared data is present, else on random images of the
 same shape (timing does not depend on pixel values). An epoch is 781 steps of 64 images.
 """
@@ -26,6 +28,11 @@ def _images(n: int) -> torch.Tensor:
     return torch.randint(0, 256, (n, 3, 32, 32), generator=g).float()
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     model.train()
@@ -34,6 +41,7 @@ def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: 
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+        _sync(x.device)
 
     step()  # warm-up (engine set-up, allocator)
     times = []
@@ -47,16 +55,21 @@ def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: 
 
 def run(quick: bool = False) -> list[dict]:
     torch.set_num_threads(2)
+    return measure(quick, torch.device("cpu"))
+
+
+def measure(quick: bool, device: torch.device) -> list[dict]:
+    """Step times of plain 8-bit, error-model and behavioral training, and the fit, on ``device``."""
     torch.manual_seed(0)
-    steps = 3 if quick else 8
-    x = _images(BATCH)
-    y = torch.randint(0, 10, (BATCH,))
-    calib = [(_images(BATCH), y)]
+    steps = 3 if quick else (8 if device.type == "cpu" else 30)
+    x = _images(BATCH).to(device)
+    y = torch.randint(0, 10, (BATCH,)).to(device)
+    calib = [(_images(BATCH), y.cpu())]
     base = build_model("resnet8")
     rows: list[dict] = []
     configs = list(PAPER_CONFIGS)[:2] if quick else list(PAPER_CONFIGS)
     for i, config in enumerate(configs):
-        model = approximate_network(base, config, calib, 1)
+        model = approximate_network(base, config, calib, 1).to(device)
         times = {}
         modes = ("quant", "errormodel", "behavioral") if i == 0 else ("quant", "behavioral")
         em = None
@@ -65,6 +78,7 @@ def run(quick: bool = False) -> list[dict]:
             data = [(_images(100), torch.zeros(100, dtype=torch.long)) for _ in range(FIT_SAMPLES // 100)]
             start = time.perf_counter()
             em = fit_error_model(model, data, FIT_SAMPLES, progress=False)
+            _sync(device)
             fit_s = time.perf_counter() - start
         for mode in modes:
             apply_mode(model, mode, error_model=em)

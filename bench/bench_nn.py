@@ -26,8 +26,7 @@ from torch import nn
 
 from approxhil.multipliers import PAPER_CONFIGS, golden_table
 from approxhil.nn import approximate, set_mode
-from approxhil.nn.engines import get_engine, plan_for
-from approxhil.nn.engines.base import Geometry
+from approxhil.nn.engines import plan_for
 from approxhil.nn.multiplier import oriented_values
 from approxhil.quant import calibrate
 from approxhil.tables import TruthTable, provenance
@@ -128,33 +127,6 @@ def _memory(kind: str) -> float:
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["growth"])
 
 
-def _gpu_rows(quick: bool) -> list[dict]:
-    if not torch.cuda.is_available():
-        return [{"benchmark": "GPU engines", "metric": "table-lookup MAC/s", "value": "no CUDA device here",
-                 "target": ">= 1e12", "ok": None}]
-    device = torch.device("cuda")
-    rows = []
-    geometry = Geometry((1, 1), (1, 1), (1, 1), 1)
-    x = torch.randint(-128, 128, (BATCH, 64, 32, 32), device=device).float()
-    w = torch.randint(-128, 128, (64, 64, 3, 3), device=device).float()
-    macs = BATCH * 64 * 32 * 32 * 64 * 9
-    for engine_name, table in (("gather-gpu", random_table()), ("lowrank-gpu", golden_table("3330"))):
-        plan = plan_for(oriented_values(table))
-        engine = get_engine(engine_name)
-        engine(x, w, plan, geometry)
-        torch.cuda.synchronize()
-        best = float("inf")
-        for _ in range(2 if quick else 5):
-            start = time.perf_counter()
-            engine(x, w, plan, geometry)
-            torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
-        rate = macs / best
-        rows.append({"benchmark": f"GPU {engine_name}", "metric": f"table-lookup MAC/s ({table.name}, 64x64x3x3 conv, batch 64)",
-                     "value": rate, "target": ">= 1e12", "ok": rate >= 1e12})
-    return rows
-
-
 def run(quick: bool = False) -> list[dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
@@ -196,7 +168,6 @@ def run(quick: bool = False) -> list[dict]:
             "metric": f"peak RSS growth of a step, gather / quant ({gather / 2**20:.0f} vs {plain / 2**20:.0f} MiB)",
             "value": mem_ratio, "target": "<= 2 (+ table)", "ok": mem_ratio <= 2.0,
         })
-        rows += _gpu_rows(quick)
         return rows
     finally:
         torch.set_num_threads(threads)

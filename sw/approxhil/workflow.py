@@ -113,7 +113,7 @@ def fit(model: nn.Module, batches: Iterable, samples: int, measure: Measure | No
     return fit_error_model(model, batches, samples, measure=measure, source=source, progress=progress)
 
 
-def accuracies(model: nn.Module, tests: dict[str, Iterable], mode: str = "evaluate", device: str = "cpu") -> dict[str, float]:
+def accuracies(model: nn.Module, tests: dict[str, Iterable], mode: str = "evaluate", device: str | None = None) -> dict[str, float]:
     """Accuracy (percent) on each named test set, in ``mode`` (default: behavioral simulation)."""
     apply_mode(model, mode)
     out = {name: evaluate(model, batches, device)["accuracy"] for name, batches in tests.items()}

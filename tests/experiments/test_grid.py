@@ -33,9 +33,9 @@ def test_grid_runs_resumes_and_reports(tmp_path: Path) -> None:
     again = run_grid(grid, root, progress=False)  # finished cells are read back, not rerun
     assert [r["key"] for r in again] == [r["key"] for r in results]
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
-    cross = sorted((root / "digits_cnn" / "cross").glob("*.json"))
-    assert len(cross) == 4
-    same = json.loads((root / "digits_cnn" / "cross" / "2222-on-2222.json").read_text())
+    cross = sorted((root / "digits_cnn" / "cross").glob("*/*.json"))
+    assert len(cross) == 4 and {p.parent.name for p in cross} == {"ep1-p200-n256-s0"}  # one folder per retraining setting
+    same = json.loads((root / "digits_cnn" / "cross" / "ep1-p200-n256-s0" / "2222-on-2222.json").read_text())
     own = next(r for r in results if r["cell"]["multiplier"] == "2222" and r["cell"]["mode"] == "errormodel")
     assert same["accuracy"]["test"] == pytest.approx(own["after"]["test"])
     report = build_report(root, tmp_path / "docs")
@@ -51,3 +51,13 @@ def test_damaged_result_is_named(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(ApproxHilError, match="damaged"):
         load_results(tmp_path)
+
+
+def test_parallel_jobs_fill_the_same_cells(tmp_path: Path) -> None:
+    grid = Grid(networks=("digits_cnn",), multipliers=("2222", "1100"), modes=("errormodel",), epochs=1, fit_samples=200, train_subset=256)
+    serial = run_grid(grid, tmp_path / "serial", progress=False)
+    parallel = run_grid(grid, tmp_path / "parallel", progress=False, jobs=2)
+    assert [r["key"] for r in parallel] == [r["key"] for r in serial]
+    assert len(list((tmp_path / "parallel").glob("**/result.json"))) == 2
+    for a, b in zip(serial, parallel):
+        assert a["after"]["test"] == pytest.approx(b["after"]["test"], abs=1.0), a["key"]

@@ -27,11 +27,12 @@ def experiments(
     data: Optional[Path] = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
     results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
     device: str = typer.Option("cpu"),
+    jobs: int = typer.Option(1, help="cells run at once in worker processes (several share one GPU well)"),
     report: bool = typer.Option(True, help="write docs/results.md afterwards"),
 ) -> None:
     """Run every missing cell of the grid network × multiplier × mode × seed."""
     grid = Grid(_split(networks), _split(multipliers), _split(modes), tuple(int(s) for s in _split(seeds)), epochs, fit_samples, train_subset, _split(cross))
-    run_grid(grid, results, data, device)
+    run_grid(grid, results, data, device, jobs=jobs)
     if report:
         typer.echo(f"wrote {build_report(results, Path('docs'))}")
 

@@ -20,7 +20,7 @@ from approxhil.errormodel.model import ErrorModel
 from approxhil.errormodel.stats import RunningStats
 from approxhil.errors import ApproxHilError
 from approxhil.models.fingerprint import model_fingerprint
-from approxhil.nn import approx_layers
+from approxhil.nn import approx_layers, model_device
 
 
 class Measure(Protocol):
@@ -70,6 +70,7 @@ def run_approximate(
         return hook
 
     handles = []
+    device = model_device(model)
     was_training = model.training
     seen = 0
     try:
@@ -82,7 +83,7 @@ def run_approximate(
         with torch.no_grad(), tqdm(total=samples, desc=desc, unit="img", disable=not progress, leave=False) as bar:
             for batch in batches:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                x = x[: samples - seen]
+                x = x[: samples - seen].to(device)
                 model(x)
                 seen += x.shape[0]
                 bar.update(x.shape[0])
@@ -136,8 +137,8 @@ def sample_neurons(
     def keep(name: str, y: torch.Tensor, ya: torch.Tensor) -> None:
         flat_y, flat_a = y.flatten(1), ya.flatten(1)
         index = torch.linspace(0, flat_y.shape[1] - 1, min(count, flat_y.shape[1])).round().long()
-        ys.append(flat_y[:, index].double().numpy())
-        es.append((flat_a[:, index] - flat_y[:, index]).double().numpy())
+        ys.append(flat_y[:, index].double().cpu().numpy())
+        es.append((flat_a[:, index] - flat_y[:, index]).double().cpu().numpy())
 
     run_approximate(model, batches, samples, keep, layers=[layer], desc="sample", progress=progress)
     return np.concatenate(ys), np.concatenate(es)

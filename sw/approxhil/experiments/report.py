@@ -156,9 +156,11 @@ def build_report(root: str | Path, out: str | Path) -> Path:
             paper = PAPER_EPOCH_SECONDS.get(net)
             note = f" Paper (GTX 1080 Ti): {paper[0]} s vs {paper[1]} s per epoch, ratio {paper[0] / paper[1]:.2f}." if paper else ""
             lines += [f"### {net}: time per epoch (Table 5/6)", "", f"Machine: {rows[0]['machine'].get('cpu')}, {rows[0]['machine'].get('cores')} cores.{note}", "", markdown_table(timing), ""]
-        cross = _cross(root / net / "cross")
-        if cross:
-            lines += [f"### {net}: cross-evaluation (Table 7)", "", "Rows: retrained for; columns: evaluated on.", "", markdown_table(cross), ""]
+        for run in sorted(p for p in (root / net / "cross").glob("*") if p.is_dir()):
+            cross = _cross(run)
+            if cross:
+                lines += [f"### {net}: cross-evaluation (Table 7), error-model retraining {run.name}", "", "Rows: retrained for; columns: evaluated on.", "",
+                          markdown_table(cross), ""]
     neuron_plots = _neuron_plots(root, plots)
     if neuron_plots:
         lines += ["## Output and error distributions of single neurons (Fig. 3/4)", "",
@@ -184,18 +186,19 @@ def _neuron_plots(root: Path, plots: Path) -> list[Path]:
 
 
 def _timing(rows: list[dict]) -> list[dict[str, Any]]:
-    per: dict[str, dict[str, float]] = defaultdict(dict)
+    per: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     for r in rows:
         if r["history"]:
-            label = _label(r["cell"]["multiplier"])
-            per[label][r["cell"]["mode"]] = _epoch_seconds(r["history"])
+            key = (_label(r["cell"]["multiplier"]), r["cell"]["epochs"])
+            per[key][r["cell"]["mode"]] = _epoch_seconds(r["history"])
             if r.get("fit_seconds"):
-                per[label]["fit"] = r["fit_seconds"]
+                per[key]["fit"] = r["fit_seconds"]
     out = []
-    for config, t in per.items():
+    for (config, epochs), t in per.items():
         if "behavioral" in t and "errormodel" in t:
             out.append({
                 "multiplier": config,
+                "epochs": epochs,
                 "behavioral s/epoch": t["behavioral"],
                 "errormodel s/epoch": t["errormodel"],
                 "ratio": t["behavioral"] / t["errormodel"],
@@ -206,8 +209,6 @@ def _timing(rows: list[dict]) -> list[dict[str, Any]]:
 
 
 def _cross(folder: Path) -> list[dict[str, Any]]:
-    if not folder.is_dir():
-        return []
     grid: dict[str, dict[str, float]] = defaultdict(dict)
     for path in sorted(folder.glob("*.json")):
         r = json.loads(path.read_text())

@@ -11,6 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 import numpy as np
+import torch
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.errormodel.fit import sample_neurons
@@ -62,20 +63,24 @@ def test_sets(network: str, splits: Splits, batch_size: int = 256) -> dict[str, 
     return sets
 
 
-def base_network(network: str, root: Path, splits: Splits, float_epochs: int = 30, progress: bool = True):
-    """The float network: pretrained weights where they exist, else trained once and cached under ``root``."""
+def base_network(network: str, root: Path, splits: Splits, float_epochs: int = 30, progress: bool = True, device: str = "cpu"):
+    """The float network: pretrained weights where they exist, else trained once (on ``device``) and cached under ``root``."""
     if network == "resnet8":
         return float_network(network)
     path = root / network / "float" / "model.pt"
     if path.is_file():
         return float_network(network, path)
+    torch.manual_seed(0)  # the same float network whichever process or run trains it
     model = build_model(network)
-    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress)
+    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device)
+    model.cpu()
     save_network(model, path)
     return model
 
 
-def base_record(network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = 30) -> dict[str, Any]:
+def base_record(
+    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = 30, device: str = "cpu"
+) -> dict[str, Any]:
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
     path = root / network / "base.json"
@@ -83,7 +88,7 @@ def base_record(network: str, root: str | Path, data: str | Path | None = None, 
         return json.loads(path.read_text())
     info = model_info(network)
     splits = load_splits(info.dataset, data)
-    model = base_network(network, root, splits, float_epochs, progress)
+    model = base_network(network, root, splits, float_epochs, progress, device)
     tests = test_sets(network, splits)
     fp = {}
     model.eval()
@@ -146,16 +151,17 @@ def run_cell(
         result = json.loads((folder / RESULT).read_text())
         if "after_bn" not in result and (folder / "model.pt").is_file():  # cells finished before this measurement existed
             splits = load_splits(model_info(cell.network).dataset, data)
-            result["after_bn"] = _after_bn_recalibration(_load_retrained(cell, root), splits.train, test_sets(cell.network, splits), cell.network)
+            retrained = _load_retrained(cell, root).to(device)
+            result["after_bn"] = _after_bn_recalibration(retrained, splits.train, test_sets(cell.network, splits), cell.network)
             _write_json(folder / RESULT, result)
         return result
     info = model_info(cell.network)
     splits = load_splits(info.dataset, data)
     train_images = splits.train if cell.train_subset is None else splits.train.subset(cell.train_subset)
-    model = float_network(cell.network, weights) if weights is not None else base_network(cell.network, root, splits, progress=progress)
+    model = float_network(cell.network, weights) if weights is not None else base_network(cell.network, root, splits, progress=progress, device=device)
     table = resolve_table(cell.multiplier)
     calib = make_batches(cell.network, splits.train, 64, train=False)
-    approx = approximate_network(model, table, calib, CALIBRATION_BATCHES)
+    approx = approximate_network(model, table, calib, CALIBRATION_BATCHES).to(device)  # before, fit, retraining and after all run on device
     tests = test_sets(cell.network, splits)
     start = time.perf_counter()
     before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}.json")
@@ -190,35 +196,70 @@ def run_cell(
     return result
 
 
-def run_grid(grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True) -> list[dict[str, Any]]:
-    """Run every missing cell of ``grid`` (finished cells are read back, not rerun)."""
+def run_grid(
+    grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True, jobs: int = 1
+) -> list[dict[str, Any]]:
+    """Run every missing cell of ``grid`` (finished cells are read back, not rerun).
+
+    ``jobs`` > 1 runs that many cells at once in worker processes: on a GPU a ResNet8 step is bound by
+    kernel launches, so several processes share one device at close to their single speed. Epoch times
+    recorded by parallel cells include that sharing.
+    """
     root = Path(root)
     for network in grid.networks:
-        base_record(network, root, data, progress)
-    results = []
+        base_record(network, root, data, progress, device=device)
     cells = list(grid.cells())
-    for cell in tqdm(cells, desc="grid", disable=not progress):
-        results.append(run_cell(cell, root, data, device, progress))
+    if jobs > 1:
+        results = _run_parallel(cells, root, data, device, jobs, progress)
+    else:
+        results = [run_cell(cell, root, data, device, progress) for cell in tqdm(cells, desc="grid", disable=not progress)]
     for network in grid.networks:
         for trained_for in grid.cross:
             for evaluated_on in grid.cross:
-                cross_evaluate(network, trained_for, evaluated_on, root, grid, data)
+                cross_evaluate(network, trained_for, evaluated_on, root, grid, data, device=device)
     return results
 
 
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_parallel(cells: list[Cell], root: Path, data: str | Path | None, device: str, jobs: int, progress: bool) -> list[dict[str, Any]]:
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_cell, cell, root, data, device, False) for cell in cells]
+        for future in tqdm(futures, desc=f"grid ({jobs} jobs)", disable=not progress):
+            future.exception()  # wait; a failed cell does not stop the others, its error is raised below
+    return [f.result() for f in futures]
+
+
 def cross_evaluate(
-    network: str, trained_for: str, evaluated_on: str, root: str | Path, grid: Grid, data: str | Path | None = None, mode: str = "errormodel"
+    network: str,
+    trained_for: str,
+    evaluated_on: str,
+    root: str | Path,
+    grid: Grid,
+    data: str | Path | None = None,
+    mode: str = "errormodel",
+    device: str = "cpu",
 ) -> dict[str, Any] | None:
     """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
     root = Path(root)
     source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset)
     if not source.done(root):
         return None
-    path = root / network / "cross" / f"{trained_for}-on-{evaluated_on}.json"
+    path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"
     if path.is_file():
         return json.loads(path.read_text())
     splits = load_splits(model_info(network).dataset, data)
-    approx = _load_retrained(source, root)
+    approx = _load_retrained(source, root).to(device)
     set_multiplier(approx, resolve_table(evaluated_on))
     record = {
         "network": network,

@@ -6,7 +6,7 @@ between ``float``, ``quant`` (exact 8-bit) and ``behavioral`` (every product thr
 The engines in :mod:`approxhil.nn.engines` compute the table-lookup sums exactly.
 """
 
-from approxhil.nn.convert import approx_layers, approximate, set_mode, set_multiplier
+from approxhil.nn.convert import approx_layers, approximate, model_device, set_mode, set_multiplier
 from approxhil.nn.engines import engine_names, get_engine
 from approxhil.nn.errors import LayerError
 from approxhil.nn.layers import MODES, ApproxConv2d, ApproxLayerMixin, ApproxLinear
@@ -21,6 +21,7 @@ __all__ = [
     "approximate",
     "engine_names",
     "get_engine",
+    "model_device",
     "set_mode",
     "set_multiplier",
 ]

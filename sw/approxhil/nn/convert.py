@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import itertools
 from typing import Iterable, Mapping, Union
 
+import torch
 from torch import nn
 
 from approxhil.errors import SpecError
@@ -168,3 +170,10 @@ def _replace(model: nn.Module, name: str, layer: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, layer)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model's parameters (or buffers) live on: where the data it is given must go."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

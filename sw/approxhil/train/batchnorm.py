@@ -13,6 +13,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from approxhil.nn import model_device
 from approxhil.train.modes import apply_mode
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -31,6 +32,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mod
     apply_mode(model, mode)
     momenta = [m.momentum for m in norms]
     was_training = model.training
+    device = model_device(model)
     seen = 0
     try:
         for m in norms:
@@ -39,7 +41,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mod
         model.train()
         for batch in batches:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = x[: samples - seen]
+            x = x[: samples - seen].to(device)
             model(x)
             seen += x.shape[0]
             if seen >= samples:

@@ -14,6 +14,7 @@ from approxhil.atomic import write_text
 from approxhil.errormodel import ErrorModel
 from approxhil.machine import machine_info
 from approxhil.models.fingerprint import model_fingerprint
+from approxhil.nn import model_device
 from approxhil.train.checkpoint import load_checkpoint, save_checkpoint
 from approxhil.train.config import RetrainConfig
 from approxhil.train.modes import apply_mode
@@ -21,8 +22,12 @@ from approxhil.train.modes import apply_mode
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
-def evaluate(model: nn.Module, batches: Batches, device: str = "cpu") -> dict[str, float]:
-    """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on ``batches``, in eval mode."""
+def evaluate(model: nn.Module, batches: Batches, device: torch.device | str | None = None) -> dict[str, float]:
+    """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on ``batches``, in eval mode.
+
+    Batches go to ``device`` (default: where the model is).
+    """
+    device = model_device(model) if device is None else device
     was_training = model.training
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
