@@ -41,7 +41,7 @@ def test_grid_runs_resumes_and_reports(tmp_path: Path) -> None:
     report = build_report(root, tmp_path / "docs")
     text = report.read_text()
     assert "digits_cnn: accuracy recovery" in text and "cross-evaluation" in text and "Table 3" in text
-    assert (tmp_path / "docs" / "plots" / "digits_cnn_accuracy.png").stat().st_size > 1000
+    assert (tmp_path / "docs" / "plots" / "digits_cnn_accuracy_ep1.png").stat().st_size > 1000
     assert len(load_results(root)) == 4
 
 

@@ -81,9 +81,13 @@ class Grid:
 
 
 def load_results(root: str | Path) -> list[dict]:
-    """Every finished cell's result record under ``root`` (unreadable files are reported, not skipped silently)."""
+    """Every finished cell's result record under ``root`` (unreadable files are reported, not skipped silently).
+
+    Only cells at ``<network>/<multiplier>/<mode>/<run>/`` count: another results root kept inside this one
+    (e.g. ``results/gpu``) is reported on its own.
+    """
     records = []
-    for path in sorted(Path(root).glob(f"**/{RESULT}")):
+    for path in sorted(Path(root).glob(f"*/*/*/*/{RESULT}")):
         try:
             records.append(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:

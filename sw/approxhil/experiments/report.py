@@ -70,6 +70,10 @@ def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path
         return _headline(match[0]["before"] if mode is None else match[0]["after"])
 
     series = {"no retraining": [find(c, None) for c in configs], **{m: [find(c, m) for c in configs] for m in modes}}
+    recal = [next((_headline(r["after_bn"]) for r in rows if r["cell"]["multiplier"] == c and r["cell"]["mode"] == "errormodel" and r.get("after_bn")), None)
+             for c in configs]
+    if any(v is not None for v in recal):
+        series["errormodel + BN recal"] = recal
     reference = _headline(base["int8"]) if base else None
     labels = [_label(c) for c in configs]
     save_figure(accuracy_figure(labels, series, reference, f"{network}: accuracy after retraining (behavioral simulation)"), path)
@@ -147,15 +151,19 @@ def build_report(root: str | Path, out: str | Path) -> Path:
                 "s/epoch": _epoch_seconds(epochs),
                 "fit s": r.get("fit_seconds"),
             })
-        _accuracy_plot(net, rows, base, plots / f"{net}_accuracy.png")
+        figures = []
+        for epochs in sorted({r["cell"]["epochs"] for r in rows}):  # one figure per retraining length
+            name = f"{net}_accuracy_ep{epochs}.png"
+            _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", [r for r in rows if r["cell"]["epochs"] == epochs], base, plots / name)
+            figures.append(f"![{net} {epochs} epochs](plots/{name})")
         lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs. \"after + BN recal\": the retrained network after its "
                   "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
-                  "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", f"![{net}](plots/{net}_accuracy.png)", ""]
+                  "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", *figures, ""]
         timing = _timing(rows)
         if timing:
             paper = PAPER_EPOCH_SECONDS.get(net)
             note = f" Paper (GTX 1080 Ti): {paper[0]} s vs {paper[1]} s per epoch, ratio {paper[0] / paper[1]:.2f}." if paper else ""
-            lines += [f"### {net}: time per epoch (Table 5/6)", "", f"Machine: {rows[0]['machine'].get('cpu')}, {rows[0]['machine'].get('cores')} cores.{note}", "", markdown_table(timing), ""]
+            lines += [f"### {net}: time per epoch (Table 5/6)", "", f"{_machine_line(rows)}{note}", "", markdown_table(timing), ""]
         for run in sorted(p for p in (root / net / "cross").glob("*") if p.is_dir()):
             cross = _cross(run)
             if cross:
@@ -183,6 +191,18 @@ def _neuron_plots(root: Path, plots: Path) -> list[Path]:
                 fig = neuron_figure(npz[f"{tag}_y"], npz[f"{tag}_e"], f"{network} {config}, layer {npz[f'{tag}_name']}")
                 out.append(save_figure(fig, plots / f"{network}_{config}_{tag}_neurons.png"))
     return out
+
+
+def _machine_line(rows: list[dict]) -> str:
+    machine = rows[0]["machine"]
+    text = f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores"
+    devices = sorted({r.get("config", {}).get("device", "cpu") for r in rows})
+    if any(d != "cpu" for d in devices):
+        text += f", GPU {machine.get('gpu')}; training device {', '.join(devices)}"
+    jobs = max(r.get("parallel_jobs", 1) for r in rows)
+    if jobs > 1:
+        text += f". Up to {jobs} cells ran at once on the machine: their epoch times include that sharing (see `make bench` for clean step-time ratios)"
+    return text + "."
 
 
 def _timing(rows: list[dict]) -> list[dict[str, Any]]:

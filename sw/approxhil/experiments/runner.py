@@ -139,11 +139,12 @@ def run_cell(
     progress: bool = True,
     weights: str | Path | None = None,
     error_model: "ErrorModel | None" = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run one cell (skipped when its result exists): approximate, accuracy before, recover, accuracy after.
 
     ``weights`` replaces the network's base weights; ``error_model`` (e.g. fitted from board measurements)
-    replaces the fit on the behavioral simulation.
+    replaces the fit on the behavioral simulation. ``jobs`` records how many cells shared the machine.
     """
     root = Path(root)
     folder = cell.folder(root)
@@ -190,6 +191,7 @@ def run_cell(
         "after": after,
         "after_bn": after_bn,
         "eval_seconds": eval_seconds,
+        "parallel_jobs": jobs,
         **record,
     }
     _write_json(folder / RESULT, result)
@@ -234,7 +236,7 @@ def _run_parallel(cells: list[Cell], root: Path, data: str | Path | None, device
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_cell, cell, root, data, device, False) for cell in cells]
+        futures = [pool.submit(run_cell, cell, root, data, device, False, None, None, jobs) for cell in cells]
         for future in tqdm(futures, desc=f"grid ({jobs} jobs)", disable=not progress):
             future.exception()  # wait; a failed cell does not stop the others, its error is raised below
     return [f.result() for f in futures]
