@@ -14,6 +14,10 @@ from approxhil.experiments import Cell, Grid, build_report, load_results, run_gr
 def test_cell_keys_and_validation() -> None:
     cell = Cell("resnet8", "3330", "errormodel", seed=1, epochs=5, fit_samples=1000, train_subset=None)
     assert cell.key == "resnet8/3330/errormodel/ep5-p1000-nall-s1"
+    assert Cell("resnet8", "3330", "errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
+    assert Cell("resnet8", "3330", "behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
+    with pytest.raises(ApproxHilError, match="refit_every"):
+        Cell("resnet8", "3330", "errormodel", refit_every=-1)
     assert Cell("digits_cnn", "build/t/2222-rtl.npz", "behavioral").multiplier_label == "2222-rtl"
     with pytest.raises(ApproxHilError):
         Cell("resnet8", "3330", "sgd")

@@ -31,8 +31,11 @@ class Cell:
     epochs: int = 5
     fit_samples: int = 1000
     train_subset: int | None = None
+    refit_every: int = 0
 
     def __post_init__(self) -> None:
+        if self.refit_every < 0:
+            raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}", fix="0 fits once; N refits every N epochs")
         if self.mode not in MODES:
             raise ApproxHilError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(MODES)}")
         parse_multiplier(self.multiplier)
@@ -41,7 +44,8 @@ class Cell:
     def key(self) -> str:
         """Folder of the cell below the results root; names every setting that changes the result."""
         subset = "all" if self.train_subset is None else str(self.train_subset)
-        return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}-s{self.seed}"
+        refit = f"-r{self.refit_every}" if self.refit_every and self.mode == "errormodel" else ""
+        return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}{refit}-s{self.seed}"
 
     @property
     def multiplier_label(self) -> str:
@@ -71,10 +75,11 @@ class Grid:
     fit_samples: int = 1000
     train_subset: int | None = None
     cross: tuple[str, ...] = field(default=())
+    refit_every: int = 0
 
     def cells(self) -> Iterator[Cell]:
         for network, multiplier, mode, seed in itertools.product(self.networks, self.multipliers, self.modes, self.seeds):
-            yield Cell(network, multiplier, mode, seed, self.epochs, self.fit_samples, self.train_subset)
+            yield Cell(network, multiplier, mode, seed, self.epochs, self.fit_samples, self.train_subset, self.refit_every)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -134,13 +134,17 @@ def build_report(root: str | Path, out: str | Path) -> Path:
         base = bases.get(net)
         ref = _headline(base["int8"]) if base else None
         table = []
-        for r in sorted(rows, key=lambda r: (list(PAPER_CONFIGS).index(r["cell"]["multiplier"]) if r["cell"]["multiplier"] in PAPER_CONFIGS else 99, r["cell"]["mode"])):
+        main = _main_fit(rows)
+        order = lambda r: (list(PAPER_CONFIGS).index(r["cell"]["multiplier"]) if r["cell"]["multiplier"] in PAPER_CONFIGS else 99,  # noqa: E731
+                           r["cell"]["mode"], r["cell"]["epochs"], not main(r), r["cell"]["fit_samples"], r["cell"].get("refit_every", 0))
+        for r in sorted(rows, key=order):
             after = _headline(r["after"])
             epochs = r["history"]
             table.append({
                 "multiplier": _label(r["cell"]["multiplier"]),
                 "MRE %": r["table"]["metrics"]["mre"],
                 "mode": r["cell"]["mode"],
+                "fit": _fit_label(r["cell"]),
                 "epochs": r["cell"]["epochs"],
                 "train imgs": r["cell"]["train_subset"] or "all",
                 "before %": _headline(r["before"]),
@@ -154,12 +158,15 @@ def build_report(root: str | Path, out: str | Path) -> Path:
         figures = []
         for epochs in sorted({r["cell"]["epochs"] for r in rows}):  # one figure per retraining length
             name = f"{net}_accuracy_ep{epochs}.png"
-            _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", [r for r in rows if r["cell"]["epochs"] == epochs], base, plots / name)
+            shown = [r for r in rows if r["cell"]["epochs"] == epochs and main(r)]
+            if not shown:
+                continue
+            _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", shown, base, plots / name)
             figures.append(f"![{net} {epochs} epochs](plots/{name})")
         lines += [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs. \"after + BN recal\": the retrained network after its "
                   "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
                   "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", *figures, ""]
-        timing = _timing(rows)
+        timing = _timing([r for r in rows if main(r)])
         if timing:
             paper = PAPER_EPOCH_SECONDS.get(net)
             note = f" Paper (GTX 1080 Ti): {paper[0]} s vs {paper[1]} s per epoch, ratio {paper[0] / paper[1]:.2f}." if paper else ""
@@ -191,6 +198,20 @@ def _neuron_plots(root: Path, plots: Path) -> list[Path]:
                 fig = neuron_figure(npz[f"{tag}_y"], npz[f"{tag}_e"], f"{network} {config}, layer {npz[f'{tag}_name']}")
                 out.append(save_figure(fig, plots / f"{network}_{config}_{tag}_neurons.png"))
     return out
+
+
+def _main_fit(rows: list[dict]) -> Callable[[dict], bool]:
+    """Whether a cell uses the grid's main fit (its most common p, fitted once); other fits are variants
+    listed in the table but kept out of the figures and timing."""
+    p = Counter(r["cell"]["fit_samples"] for r in rows).most_common(1)[0][0]
+    return lambda r: r["cell"]["fit_samples"] == p and not r["cell"].get("refit_every", 0)
+
+
+def _fit_label(cell: dict) -> str:
+    if cell["mode"] != "errormodel":
+        return "–"
+    refit = cell.get("refit_every", 0)
+    return f"p={cell['fit_samples']}" + (f", refit every {refit} ep" if refit else "")
 
 
 def _machine_line(rows: list[dict]) -> str:

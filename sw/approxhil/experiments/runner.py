@@ -170,7 +170,8 @@ def run_cell(
     fit_batches = make_batches(cell.network, splits.train, 100, train=False)
     if cell.mode == "errormodel":
         _save_neuron_samples(approx, fit_batches, folder / NEURONS)
-    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, device=device)
+    refit = cell.refit_every if cell.mode == "errormodel" else 0
+    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=refit, device=device)
     record = recover(
         approx,
         config,
@@ -254,7 +255,7 @@ def cross_evaluate(
 ) -> dict[str, Any] | None:
     """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
     root = Path(root)
-    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset)
+    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset, grid.refit_every)
     if not source.done(root):
         return None
     path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"
