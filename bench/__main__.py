@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="benchmark modules to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--out", type=Path, help="write the report of the selected benchmarks here "
+                        "(default: docs/benchmarks.md when all run; e.g. `python -m bench gpu --out docs/benchmarks-gpu.md` on a GPU machine)")
     args = parser.parse_args()
     modules = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
     if args.names:
@@ -48,13 +50,15 @@ def main() -> int:
         print(table)
         print(f"({time.perf_counter() - start:.1f} s)\n", flush=True)
         sections.append(f"## {name.removeprefix('bench_')}\n\n{table}\n")
-    if not args.no_write and not args.names:
+    out = args.out if args.out is not None else (None if args.names else ROOT / "docs" / "benchmarks.md")
+    if out is not None and not args.no_write:
+        command = "make bench" if not args.names else "python -m bench " + " ".join(args.names)
         header = (
-            "# Benchmarks\n\nWritten by `make bench` on "
+            f"# Benchmarks\n\nWritten by `{command}` on "
             f"{dt.date.today().isoformat()}, machine: {machine_summary()}.\n"
             "Ratios compare two measurements taken in the same run.\n\n"
         )
-        write_text(ROOT / "docs" / "benchmarks.md", header + "\n".join(sections))
+        write_text(out, header + "\n".join(sections))
     return 1 if failed else 0
 
 
