@@ -43,7 +43,7 @@ def _engine_rows(quick: bool, device: torch.device) -> list[dict]:
 
 def run(quick: bool = False) -> list[dict]:
     if not torch.cuda.is_available():
-        return [{"benchmark": "GPU", "metric": "engines and error-model step times on CUDA", "value": "no CUDA device here"}]
+        return [{"benchmark": "GPU", "metric": "engines and error-model step times on CUDA", "value": "no CUDA device here (see docs/benchmarks-gpu.md)"}]
     device = torch.device("cuda")
     name = torch.cuda.get_device_name(device)
     rows = _engine_rows(quick, device)
