@@ -7,6 +7,7 @@ behavioral simulation. Each step is one function; callers choose which to run an
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import time
 from pathlib import Path
@@ -27,8 +28,10 @@ from approxhil.nn import approximate
 from approxhil.quant import calibrate
 from approxhil.tables import TruthTable
 from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
+from approxhil.train.hybrid import layer_fidelity, select_behavioral_layers
 
 RESNET8_WEIGHTS = "mlperf_tiny_resnet8.h5"
+HYBRID_SAMPLES = 500  # training images each layer's error model is checked on (hybrid retraining)
 
 
 def load_splits(dataset: str, data: str | Path | None = None) -> Splits:
@@ -143,11 +146,19 @@ def recover(
         fit_seconds = time.perf_counter() - start
         if workdir is not None:
             error_model.save(Path(workdir) / "error_model.pt")
+    hybrid = None
+    if config.mode == "errormodel" and config.hybrid > 0 and not config.behavioral_layers:
+        if fit_batches is None:
+            raise DataError("hybrid retraining needs labelled data to measure each layer's error model on")
+        fidelity = layer_fidelity(model, error_model, fit_batches, HYBRID_SAMPLES)
+        config = dataclasses.replace(config, behavioral_layers=select_behavioral_layers(fidelity, config.hybrid))
+        hybrid = {"fidelity": fidelity, "behavioral_layers": list(config.behavioral_layers)}
     refit = None
     if config.refit_every and fit_batches is not None:
         def refit(m: nn.Module) -> ErrorModel:
             return fit(m, fit_batches, config.fit_samples, progress=progress)
     record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress, refit=refit)
     record["fit_seconds"] = fit_seconds
+    record["hybrid"] = hybrid
     record["error_model"] = error_model.summary() if error_model is not None else None
     return record

@@ -121,3 +121,29 @@ def test_refit_every_epoch_refreshes_the_injection(float_digits, digits) -> None
     assert not torch.equal(fits[-1].layers[name].mu_y, em.layers[name].mu_y)
     with pytest.raises(ValueError, match="refit"):
         retrain(_approx(float_digits, digits), batches, config, error_model=em, progress=False)
+
+
+def test_hybrid_keeps_the_behavioral_simulation_where_the_model_is_poor(float_digits, digits) -> None:
+    from approxhil.train.hybrid import layer_fidelity, select_behavioral_layers
+    from approxhil.workflow import recover
+
+    approx = _approx(float_digits, digits)
+    fit_batches = make_batches("digits_cnn", digits.train, 100, train=False)
+    em = fit_error_model(approx, fit_batches, 200, progress=False)
+    fidelity = layer_fidelity(approx, em, fit_batches, 200)
+    assert set(fidelity) == set(approx_layers(approx))
+    assert all(np.isfinite(f["loss_modelled"]) and f["loss_behavioral"] == fidelity[next(iter(fidelity))]["loss_behavioral"] for f in fidelity.values())
+    worst = max(fidelity, key=lambda n: fidelity[n]["increase"])
+    tolerance = fidelity[worst]["increase"] - 1e-9
+    assert select_behavioral_layers(fidelity, tolerance) == (worst,)
+    assert layer_fidelity(approx, em, fit_batches, 200) == fidelity  # fixed data and noise: reproducible
+    apply_mode(approx, "errormodel", error_model=em, behavioral_layers=[worst])
+    modes = {n: (l.mode, l.output_perturbation is not None) for n, l in approx_layers(approx).items()}
+    assert modes[worst] == ("behavioral", False) and all(m == ("quant", True) for n, m in modes.items() if n != worst)
+    with pytest.raises(Exception, match="no approximate layer named nope"):
+        apply_mode(approx, "errormodel", error_model=em, behavioral_layers=["nope"])
+    config = RetrainConfig(mode="errormodel", epochs=1, hybrid=tolerance, fit_samples=200)
+    record = recover(approx, config, make_batches("digits_cnn", digits.train.subset(256), 64, train=True), fit_batches=fit_batches)
+    chosen = select_behavioral_layers(record["hybrid"]["fidelity"], tolerance)  # measured on HYBRID_SAMPLES images
+    assert chosen and record["hybrid"]["behavioral_layers"] == list(chosen) and record["config"]["behavioral_layers"] == chosen
+    assert all(layer.mode == "behavioral" for layer in approx_layers(approx).values())

@@ -25,6 +25,7 @@ def experiments(
     train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images only"),
     cross: str = typer.Option("", help="comma-separated multipliers for cross-evaluation (Table 7)"),
     refit_every: int = typer.Option(0, help="errormodel cells: refit the error model every N epochs (0: once, as the paper)"),
+    hybrid: float = typer.Option(0.0, help="errormodel cells: behavioral simulation in layers whose error model raises the loss by more than this fraction"),
     data: Optional[Path] = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
     results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
     device: str = typer.Option("cpu"),
@@ -32,7 +33,7 @@ def experiments(
     report: bool = typer.Option(True, help="write docs/results.md afterwards"),
 ) -> None:
     """Run every missing cell of the grid network × multiplier × mode × seed."""
-    grid = Grid(_split(networks), _split(multipliers), _split(modes), tuple(int(s) for s in _split(seeds)), epochs, fit_samples, train_subset, _split(cross), refit_every)
+    grid = Grid(_split(networks), _split(multipliers), _split(modes), tuple(int(s) for s in _split(seeds)), epochs, fit_samples, train_subset, _split(cross), refit_every, hybrid)
     run_grid(grid, results, data, device, jobs=jobs)
     if report:
         typer.echo(f"wrote {build_report(results, Path('docs'))}")

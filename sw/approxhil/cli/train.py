@@ -46,13 +46,14 @@ def retrain(
     error_model: Optional[Path] = typer.Option(None, help="use this fitted error model (e.g. from the board)"),
     train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images"),
     refit_every: int = typer.Option(0, help="refit the error model every N epochs (0: once, as the paper)"),
+    hybrid: float = typer.Option(0.0, help="behavioral simulation in layers whose error model raises the loss by more than this fraction"),
     weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
     data: Optional[Path] = typer.Option(None),
     results: Path = typer.Option(Path("results"), help="results root; the run's folder is resumed if interrupted"),
     device: str = typer.Option("cpu"),
 ) -> None:
     """Retrain an approximate network and evaluate it with the behavioral simulation."""
-    cell = Cell(model, multiplier, mode, seed, epochs, samples, train_subset, refit_every)
+    cell = Cell(model, multiplier, mode, seed, epochs, samples, train_subset, refit_every, hybrid)
     em = ErrorModel.load(error_model) if error_model is not None else None
     result = run_cell(cell, results, data, device, weights=weights, error_model=em)
     typer.echo(json.dumps({k: result[k] for k in ("key", "before", "after", "fit_seconds")}, indent=2))

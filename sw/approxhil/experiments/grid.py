@@ -32,6 +32,7 @@ class Cell:
     fit_samples: int = 1000
     train_subset: int | None = None
     refit_every: int = 0
+    hybrid: float = 0.0
 
     def __post_init__(self) -> None:
         if self.refit_every < 0:
@@ -45,6 +46,7 @@ class Cell:
         """Folder of the cell below the results root; names every setting that changes the result."""
         subset = "all" if self.train_subset is None else str(self.train_subset)
         refit = f"-r{self.refit_every}" if self.refit_every and self.mode == "errormodel" else ""
+        refit += f"-h{self.hybrid:g}" if self.hybrid and self.mode == "errormodel" else ""
         return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}{refit}-s{self.seed}"
 
     @property
@@ -76,10 +78,11 @@ class Grid:
     train_subset: int | None = None
     cross: tuple[str, ...] = field(default=())
     refit_every: int = 0
+    hybrid: float = 0.0
 
     def cells(self) -> Iterator[Cell]:
         for network, multiplier, mode, seed in itertools.product(self.networks, self.multipliers, self.modes, self.seeds):
-            yield Cell(network, multiplier, mode, seed, self.epochs, self.fit_samples, self.train_subset, self.refit_every)
+            yield Cell(network, multiplier, mode, seed, self.epochs, self.fit_samples, self.train_subset, self.refit_every, self.hybrid)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -204,14 +204,14 @@ def _main_fit(rows: list[dict]) -> Callable[[dict], bool]:
     """Whether a cell uses the grid's main fit (its most common p, fitted once); other fits are variants
     listed in the table but kept out of the figures and timing."""
     p = Counter(r["cell"]["fit_samples"] for r in rows).most_common(1)[0][0]
-    return lambda r: r["cell"]["fit_samples"] == p and not r["cell"].get("refit_every", 0)
+    return lambda r: r["cell"]["fit_samples"] == p and not r["cell"].get("refit_every", 0) and not r["cell"].get("hybrid", 0)
 
 
 def _fit_label(cell: dict) -> str:
     if cell["mode"] != "errormodel":
         return "–"
-    refit = cell.get("refit_every", 0)
-    return f"p={cell['fit_samples']}" + (f", refit every {refit} ep" if refit else "")
+    refit, hybrid = cell.get("refit_every", 0), cell.get("hybrid", 0)
+    return f"p={cell['fit_samples']}" + (f", refit every {refit} ep" if refit else "") + (f", hybrid {hybrid:g}" if hybrid else "")
 
 
 def _machine_line(rows: list[dict]) -> str:

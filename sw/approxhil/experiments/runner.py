@@ -170,8 +170,9 @@ def run_cell(
     fit_batches = make_batches(cell.network, splits.train, 100, train=False)
     if cell.mode == "errormodel":
         _save_neuron_samples(approx, fit_batches, folder / NEURONS)
-    refit = cell.refit_every if cell.mode == "errormodel" else 0
-    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=refit, device=device)
+    em_only = cell.mode == "errormodel"
+    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=cell.refit_every if em_only else 0,
+                           hybrid=cell.hybrid if em_only else 0.0, device=device)
     record = recover(
         approx,
         config,
@@ -255,7 +256,7 @@ def cross_evaluate(
 ) -> dict[str, Any] | None:
     """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
     root = Path(root)
-    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset, grid.refit_every)
+    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset, grid.refit_every, grid.hybrid)
     if not source.done(root):
         return None
     path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"

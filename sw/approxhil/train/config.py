@@ -20,6 +20,8 @@ class RetrainConfig:
 
     ``refit_every`` > 0 refits the error model on the current weights every that many epochs (the
     paper fits once); it tracks how the error statistics move as retraining changes the weights.
+    ``hybrid`` > 0 keeps the behavioral simulation in the layers whose error model raises the loss by
+    more than that fraction (:mod:`approxhil.train.hybrid`); ``behavioral_layers`` names them once chosen.
     """
 
     mode: str = "errormodel"
@@ -31,11 +33,16 @@ class RetrainConfig:
     fit_samples: int = 1000
     snr_db: float = 20.0
     refit_every: int = 0
+    hybrid: float = 0.0
+    behavioral_layers: tuple[str, ...] = ()
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ApproxHilError(f"unknown retraining mode {self.mode!r}", fix=f"use one of: {', '.join(MODES)}")
+        object.__setattr__(self, "behavioral_layers", tuple(self.behavioral_layers))  # JSON gives lists
+        if self.hybrid < 0:
+            raise ApproxHilError(f"hybrid tolerance must be >= 0, got {self.hybrid}", fix="0 turns hybrid retraining off")
         if self.refit_every < 0:
             raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.fit_samples < 1:

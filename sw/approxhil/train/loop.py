@@ -92,7 +92,7 @@ def retrain(
     fingerprint = model_fingerprint(model)
     device = torch.device(config.device)
     model.to(device)
-    apply_mode(model, config.mode, error_model=error_model, snr_db=config.snr_db)
+    apply_mode(model, config.mode, error_model=error_model, snr_db=config.snr_db, behavioral_layers=config.behavioral_layers)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -112,7 +112,7 @@ def retrain(
             if refit is None:
                 raise ValueError("config.refit_every needs a refit function")
             error_model = refit(model)
-            apply_mode(model, "errormodel", error_model=error_model)
+            apply_mode(model, "errormodel", error_model=error_model, behavioral_layers=config.behavioral_layers)
         _seed_epoch(config.seed, epoch)
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)

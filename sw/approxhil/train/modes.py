@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from typing import Iterable
+
 from torch import nn
 
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
@@ -20,14 +22,21 @@ def _table_relative_error(layer: nn.Module) -> tuple[float, float]:
     return m["mean_rel_error"], m["std_rel_error"]
 
 
-def apply_mode(model: nn.Module, mode: str, error_model: ErrorModel | None = None, snr_db: float = 20.0) -> None:
+def apply_mode(
+    model: nn.Module, mode: str, error_model: ErrorModel | None = None, snr_db: float = 20.0, behavioral_layers: Iterable[str] = ()
+) -> None:
     """Configure every approximate layer for ``mode`` (see :data:`approxhil.train.config.MODES`).
 
     ``evaluate`` is the behavioral simulation with no perturbation: how every final accuracy is measured.
+    In ``errormodel`` mode the layers named in ``behavioral_layers`` run the behavioral simulation instead
+    of the error model (hybrid retraining, :mod:`approxhil.train.hybrid`).
     """
     layers = approx_layers(model)
     if not layers:
         raise ApproxHilError("the model has no approximate layers", fix="convert it with approxhil.nn.approximate()")
+    keep = set(behavioral_layers)
+    if keep - set(layers):
+        raise ApproxHilError(f"no approximate layer named {', '.join(sorted(keep - set(layers)))}", fix=f"use names of: {', '.join(layers)}")
     if mode == "errormodel":
         if error_model is None:
             raise ApproxHilError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
@@ -39,6 +48,8 @@ def apply_mode(model: nn.Module, mode: str, error_model: ErrorModel | None = Non
             layer.mode = "behavioral"
         elif mode in ("quant", "none"):
             layer.mode = "quant"
+        elif mode == "errormodel" and name in keep:
+            layer.mode = "behavioral"
         elif mode == "errormodel":
             layer.mode = "quant"
             layer.output_perturbation = ErrorInjection(error_model.layers[name]).to(layer.weight.device)
