@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +173,9 @@ def run_cell(
     fit_batches = make_batches(cell.network, splits.train, 100, train=False)
     if cell.mode == "errormodel":
         _save_neuron_samples(approx, fit_batches, folder / NEURONS)
-    em_only = cell.mode == "errormodel"
-    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=cell.refit_every if em_only else 0,
-                           hybrid=cell.hybrid if em_only else 0.0, device=device)
+    fitted = cell.mode == "errormodel"  # refit and hybrid apply to the error model only
+    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=cell.refit_every if fitted else 0,
+                           hybrid=cell.hybrid if fitted else 0.0, device=device)
     record = recover(
         approx,
         config,
@@ -225,16 +228,10 @@ def run_grid(
 
 
 def _worker_init(threads: int) -> None:
-    import torch
-
     torch.set_num_threads(threads)
 
 
 def _run_parallel(cells: list[Cell], root: Path, data: str | Path | None, device: str, jobs: int, progress: bool) -> list[dict[str, Any]]:
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
