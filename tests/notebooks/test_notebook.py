@@ -16,7 +16,7 @@ def test_retrain_notebook_runs(tmp_path: Path) -> None:
     papermill.execute_notebook(
         str(ROOT / "notebooks" / "retrain.ipynb"),
         str(out),
-        parameters={"EPOCHS": 1, "FIT_SAMPLES": 200, "TRAIN_SUBSET": 256, "HIL_BACKEND": "sim", "OUT": str(tmp_path / "nb")},
+        parameters={"EPOCHS": 1, "FIT_SAMPLES": 200, "TRAIN_SUBSET": 256, "HYBRID": 0.1, "HIL_BACKEND": "sim", "OUT": str(tmp_path / "nb")},
         cwd=str(ROOT),
         progress_bar=False,
         kernel_name="python3",
