@@ -18,6 +18,9 @@ def test_cell_keys_and_validation() -> None:
     assert Cell("resnet8", "3330", "behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
     with pytest.raises(ApproxHilError, match="refit_every"):
         Cell("resnet8", "3330", "errormodel", refit_every=-1)
+    assert Cell("resnet8", "3330", "errormodel", refit_every=1, hybrid=0.1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+    with pytest.raises(ApproxHilError, match="hybrid"):
+        Cell("resnet8", "3330", "errormodel", hybrid=-0.1)
     assert Cell("digits_cnn", "build/t/2222-rtl.npz", "behavioral").multiplier_label == "2222-rtl"
     with pytest.raises(ApproxHilError):
         Cell("resnet8", "3330", "sgd")

@@ -37,6 +37,8 @@ class Cell:
     def __post_init__(self) -> None:
         if self.refit_every < 0:
             raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}", fix="0 fits once; N refits every N epochs")
+        if self.hybrid < 0:
+            raise ApproxHilError(f"hybrid tolerance must be >= 0, got {self.hybrid}", fix="0 turns hybrid retraining off; e.g. 0.1")
         if self.mode not in MODES:
             raise ApproxHilError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(MODES)}")
         parse_multiplier(self.multiplier)
@@ -45,9 +47,10 @@ class Cell:
     def key(self) -> str:
         """Folder of the cell below the results root; names every setting that changes the result."""
         subset = "all" if self.train_subset is None else str(self.train_subset)
-        refit = f"-r{self.refit_every}" if self.refit_every and self.mode == "errormodel" else ""
-        refit += f"-h{self.hybrid:g}" if self.hybrid and self.mode == "errormodel" else ""
-        return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}{refit}-s{self.seed}"
+        variant = ""  # error-model variants; other modes ignore them
+        if self.mode == "errormodel":
+            variant = (f"-r{self.refit_every}" if self.refit_every else "") + (f"-h{self.hybrid:g}" if self.hybrid else "")
+        return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}{variant}-s{self.seed}"
 
     @property
     def multiplier_label(self) -> str:

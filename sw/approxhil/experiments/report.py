@@ -135,8 +135,12 @@ def build_report(root: str | Path, out: str | Path) -> Path:
         ref = _headline(base["int8"]) if base else None
         table = []
         main = _main_fit(rows)
-        order = lambda r: (list(PAPER_CONFIGS).index(r["cell"]["multiplier"]) if r["cell"]["multiplier"] in PAPER_CONFIGS else 99,  # noqa: E731
-                           r["cell"]["mode"], r["cell"]["epochs"], not main(r), r["cell"]["fit_samples"], r["cell"].get("refit_every", 0))
+
+        def order(r: dict) -> tuple:
+            config = r["cell"]["multiplier"]
+            rank = list(PAPER_CONFIGS).index(config) if config in PAPER_CONFIGS else 99
+            return rank, r["cell"]["mode"], r["cell"]["epochs"], not main(r), r["cell"]["fit_samples"], r["cell"].get("refit_every", 0)
+
         for r in sorted(rows, key=order):
             after = _headline(r["after"])
             epochs = r["history"]
