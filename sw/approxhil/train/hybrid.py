@@ -1,10 +1,11 @@
 """Hybrid error-model retraining: the behavioral simulation where the error model is a poor proxy.
 
-The per-neuron Gaussian model assumes each output sums many products (so its error is close to normal
-and its mean/correlation say most of what matters). A layer with a small fan-in — the first
-convolution sees 27 products per output on RGB input — breaks that: on ResNet8 with 2222, modelling
-only ``conv1`` drops accuracy from 35 % (all behavioral) to 18 %, while modelling any other layer alone
-stays within noise of it. :func:`layer_fidelity` measures this per layer (one layer modelled, the rest
+The per-neuron Gaussian model describes a layer well when its error behaves like noise around the
+fitted mean and correlation. The first convolution breaks that: it multiplies raw pixel codes (dense,
+spread over the whole 8-bit range, correlated between neighbours), so its error is a deterministic,
+non-Gaussian function of the image. On ResNet8 with 2222, modelling only ``conv1`` drops accuracy from
+35 % (all behavioral) to 18 %, while modelling any other layer alone — the 1×1 shortcuts with 16–32
+products per output included — stays within noise of it. :func:`layer_fidelity` measures this per layer (one layer modelled, the rest
 behavioral, on a fixed batch); :func:`select_behavioral_layers` keeps the behavioral simulation in the
 layers whose modelled loss exceeds the all-behavioral loss by more than a tolerance. Those layers are
 usually few and cheap (conv1 is 3.5 % of ResNet8's MACs), so the epoch stays close to an error-model epoch.
@@ -17,7 +18,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from approxhil.errormodel import ErrorInjection, ErrorModel
+from approxhil.errormodel import ErrorModel
 from approxhil.errors import ApproxHilError
 from approxhil.nn import approx_layers, model_device
 from approxhil.train.modes import apply_mode
@@ -58,16 +59,14 @@ def layer_fidelity(model: nn.Module, error_model: ErrorModel, batches: Iterable,
     x, y = x.to(device), y.to(device)
     was_training = model.training
     model.eval()
-    layers = approx_layers(model)
+    names = list(approx_layers(model))
     try:
         apply_mode(model, "evaluate")
         base = _loss(model, x, y)
         out = {}
-        for name, layer in layers.items():
-            layer.mode = "quant"
-            layer.output_perturbation = ErrorInjection(error_model.layers[name]).to(device)
+        for name in names:
+            apply_mode(model, "errormodel", error_model=error_model, behavioral_layers=[n for n in names if n != name])
             modelled = _loss(model, x, y)
-            layer.mode, layer.output_perturbation = "behavioral", None
             out[name] = {"loss_behavioral": base, "loss_modelled": modelled, "increase": (modelled - base) / max(base, 1e-12)}
     finally:
         apply_mode(model, "evaluate")
@@ -80,4 +79,3 @@ def select_behavioral_layers(fidelity: dict[str, dict[str, float]], tolerance: f
     if tolerance <= 0:
         raise ApproxHilError(f"hybrid tolerance must be > 0, got {tolerance}", fix="e.g. 0.1 keeps layers whose model raises the loss by more than 10 %")
     return tuple(name for name, f in fidelity.items() if f["increase"] > tolerance)
-

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 from typing import Iterable
 
+import numpy as np
 from torch import nn
 
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
