@@ -11,7 +11,7 @@ import torch
 
 from approxhil.errors import ToolMissingError
 from approxhil.hil import LayerMeasure, measure_table
-from approxhil.hil.board import estimate_throughput
+from approxhil_board.pynq_backend import estimate_throughput
 from approxhil.hil.sim import DEFAULT_LANES, SimBackend
 from approxhil.multipliers import golden_table
 from approxhil.nn import approx_layers
@@ -84,7 +84,7 @@ def _board_rows() -> list[dict]:
         {"benchmark": name, "metric": "estimate: table streaming time (s)", "value": est["table_stream_s"], "target": "< 1 s", "ok": est["table_stream_s"] < 1.0},
     ]
     try:
-        from approxhil.hil.board import PynqBackend
+        from approxhil_board.pynq_backend import PynqBackend
 
         with PynqBackend() as board:
             start = time.perf_counter()

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+# One hierarchy for host and board: the root (and the missing-tool error the board raises too) live in
+# the torch-free board package, so `except ApproxHilError` also catches what the board and agent raise.
+from approxhil_board.errors import ApproxHilError, ToolMissingError
 
-class ApproxHilError(Exception):
-    """Base error; ``fix`` is a short instruction the CLI prints after the message."""
-
-    def __init__(self, message: str, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return self.message if not self.fix else f"{self.message} (fix: {self.fix})"
+__all__ = ["ApproxHilError", "SpecError", "TableError", "ToolFailedError", "ToolMissingError"]
 
 
 class SpecError(ApproxHilError, ValueError):
@@ -21,10 +15,6 @@ class SpecError(ApproxHilError, ValueError):
 
 class TableError(ApproxHilError, ValueError):
     """A truth table that is corrupt, mismatched or of the wrong shape, dtype, range or encoding."""
-
-
-class ToolMissingError(ApproxHilError, RuntimeError):
-    """An external tool (simulator, Yosys, Vivado, a board) that is not available."""
 
 
 class ToolFailedError(ApproxHilError, RuntimeError):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from approxhil.errors import ToolMissingError
-from approxhil.hil.board import PynqBackend, locate_bitstream
+from approxhil_board.pynq_backend import PynqBackend, locate_bitstream
 from approxhil.hil.errors import BitstreamError
-from approxhil.hil.hwh import read_hwh
+from approxhil_board.hwh import read_hwh
 
 
 def write_hwh(
@@ -106,9 +106,9 @@ def test_pynq_backend_without_a_board_fails_at_construction(tmp_path: Path) -> N
     bit = tmp_path / "x.bit"
     bit.write_bytes(b"\0" * 16)
     write_hwh(tmp_path / "x.hwh")
-    with pytest.raises(ToolMissingError, match="PynqBackend needs the pynq package on a PYNQ board") as info:
+    with pytest.raises(ToolMissingError, match="PynqBackend needs the pynq package of a PYNQ board image") as info:
         PynqBackend(bit)
-    assert "pip install approxhil[pynq]" in str(info.value) and "--backend sim" in str(info.value)
+    assert "--backend remote" in str(info.value) and "approxhil hil deploy" in str(info.value) and "--backend sim" in str(info.value)
 
 
 def test_pynq_without_devices_is_reported_as_no_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from approxhil.cli.hil import app
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model
-from approxhil.hil import protocol, regs
+from approxhil_board import protocol, regs
 from approxhil.hil.errors import HilProtocolError
 from approxhil.models import DigitsCNN
 from approxhil.multipliers import golden_table

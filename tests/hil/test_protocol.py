@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from approxhil.errors import SpecError
-from approxhil.hil import protocol, regs
+from approxhil_board import protocol, regs
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.hil.sim import core_parameters, normalize_configs
 

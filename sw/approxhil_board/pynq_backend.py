@@ -2,8 +2,9 @@
 
 Only :meth:`PynqBackend.execute` touches the board: copy the packed operands into a contiguous
 buffer, write the registers, run both DMA channels with a time-out, copy the answer out, read the
-counters. Packing, checking and unpacking are the shared code of :mod:`approxhil.hil.protocol`.
-``pynq`` is an optional dependency, imported only here, only when a board backend is opened.
+counters. Packing, checking and unpacking are the shared code of :mod:`approxhil_board.protocol`.
+``pynq`` is imported only here, only when a board backend is opened: on the board it comes with the
+PYNQ image; on a PC it exists only in the digital twin's environment (:mod:`approxhil_board.twin`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from approxhil.errors import ToolMissingError
-from approxhil.hil import protocol, regs
-from approxhil.hil.backend import Backend
-from approxhil.hil.errors import BitstreamError, HilError
-from approxhil.hil.hwh import HwhInfo, file_sha256, read_hwh
-from approxhil.hil.sources import HW_DIR
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
+from approxhil_board.errors import BitstreamError, HilError, ToolMissingError
+from approxhil_board.hwh import HwhInfo, file_sha256, read_hwh
 
 DEFAULT_BOARD = "pynq-z2"
 #: Configs of the default bitstream (hw/Makefile CONFIGS, the RTL default): exact, then the paper's eight.
 BOARD_CONFIGS = ("0000", "1100", "2200", "3300", "1110", "3330", "2220", "3333", "2222")
 BOARD_LANES = 4
-#: Where ``make bitstream`` leaves its outputs.
-BUILD_DIR = HW_DIR / "build"
 #: Largest contiguous buffer the driver allocates (PYNQ-Z2 images reserve 128 MB of CMA).
 MAX_BUFFER_BYTES = 1 << 24
 #: Extra bytes of the receive buffer, so an over-long answer is seen as such instead of overrunning.
@@ -46,8 +43,9 @@ def _import_pynq() -> Any:
         import pynq  # noqa: PLC0415 - optional dependency, board only
     except ImportError as exc:
         raise ToolMissingError(
-            f"PynqBackend needs the pynq package on a PYNQ board, and pynq is not importable here ({exc})",
-            fix="run on the board after `pip install approxhil[pynq]`, or use --backend sim",
+            f"PynqBackend needs the pynq package of a PYNQ board image, and pynq is not importable here ({exc})",
+            fix="on a PC use --backend remote with a board set up by `approxhil hil deploy`, or --backend sim; "
+            "on the board run the agent with the image's pynq-venv Python",
         ) from None
     return pynq
 
@@ -70,7 +68,7 @@ def _core_driver(pynq: Any) -> type:
     """The ``DefaultIP`` driver class of the core, registered with PYNQ for :data:`CORE_VLNV`."""
 
     class ApproxHilCore(pynq.DefaultIP):
-        """Register access of the approxhil core (offsets and bits in :mod:`approxhil.hil.regs`)."""
+        """Register access of the approxhil core (offsets and bits in :mod:`approxhil_board.regs`)."""
 
         bindto = [CORE_VLNV]
 
@@ -92,9 +90,9 @@ def _core_driver(pynq: Any) -> type:
     return ApproxHilCore
 
 
-def locate_bitstream(bitstream: str | os.PathLike | None, board: str = DEFAULT_BOARD) -> tuple[Path, Path]:
-    """The ``.bit`` and its ``.hwh``: the given path, or ``hw/build/<board>/approxhil_<board>.bit``."""
-    bit = Path(bitstream) if bitstream else BUILD_DIR / board / f"approxhil_{board}.bit"
+def locate_bitstream(bitstream: str | os.PathLike, board: str = DEFAULT_BOARD) -> tuple[Path, Path]:
+    """The ``.bit`` and the ``.hwh`` beside it, both checked to exist."""
+    bit = Path(bitstream)
     if bit.suffix != ".bit":
         raise BitstreamError(f"{bit} is not a .bit file", fix="pass the bitstream (.bit) with its .hwh beside it")
     if not bit.is_file():
@@ -106,11 +104,11 @@ def locate_bitstream(bitstream: str | os.PathLike | None, board: str = DEFAULT_B
 
 
 class PynqBackend(Backend):
-    """The accelerator on a PYNQ board, behind the same interface as :class:`~approxhil.hil.sim.SimBackend`."""
+    """The accelerator on a PYNQ board, behind the same interface as the simulated and remote backends."""
 
     kind = "pynq"
 
-    def __init__(self, bitstream: str | os.PathLike | None = None, board: str = DEFAULT_BOARD, download: bool = True) -> None:
+    def __init__(self, bitstream: str | os.PathLike, board: str = DEFAULT_BOARD, download: bool = True) -> None:
         super().__init__()
         pynq = _import_pynq()
         _require_board(pynq)
@@ -133,7 +131,16 @@ class PynqBackend(Backend):
         self.max_transfer_bytes = min(self.hwh.max_transfer_bytes, MAX_BUFFER_BYTES)
         self._allocate = pynq.allocate
         self._buffers: dict[str, Any] = {}
+        device = pynq.Device.active_device
+        #: The pynq device's name; an emulated Zynq (the digital twin) says so.
+        self.device_name = str(getattr(device, "name", type(device).__name__))
+        self.source = "twin" if getattr(device, "emulated", False) else "board"
         self.identify()  # magic, version, lanes, configs: a wrong bitstream fails here
+        if self.hwh.lanes is not None and self.hwh.lanes != self.info.lanes:
+            raise BitstreamError(
+                f"{self.hwh_path.name} describes a core of {self.hwh.lanes} lanes, the loaded core reports {self.info.lanes}",
+                fix="copy the .hwh written with this .bit by `make bitstream` (re-run `approxhil hil deploy`)",
+            )
 
     # --------------------------------------------------------------- buffers
     def _buffer(self, which: str, nbytes: int) -> Any:
@@ -169,18 +176,18 @@ class PynqBackend(Backend):
                 send_done = _wait_idle(send, deadline)
                 recv_done = _wait_idle(recv, deadline)
             except HilError:
-                self._recover()
+                self.recover()
                 raise
             if recv_done:
                 recv.wait()  # invalidates the cache lines and reads the received length
                 output = np.array(outbuf[: recv.transferred], dtype=np.uint8)
         reads = self.core.read_registers(job.reads)
         if not (send_done and recv_done):
-            self._recover()
+            self.recover()
         return protocol.JobResult(output=output, reads=reads, send_done=send_done, recv_done=recv_done)
 
-    def _recover(self) -> None:
-        """After a time-out: drop the core's job, reset the DMA and restart both channels."""
+    def recover(self) -> None:
+        """After a time-out or a failed call: drop the core's job, reset the DMA and restart both channels."""
         self.core.cancel()
         self.dma.mmio.write(_MM2S_DMACR, _DMACR_RESET)
         self.dma.mmio.write(_S2MM_DMACR, _DMACR_RESET)
@@ -200,6 +207,7 @@ class PynqBackend(Backend):
             "lanes": self.info.lanes,
             "core_configs": list(self.info.configs),
             "fclk_mhz": self.hwh.fclk_mhz,
+            "device": self.device_name,
         }
 
     @property

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from approxhil.hil import regs
-from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
+from approxhil_board import regs
+from approxhil_board.errors import HilError, HilProtocolError, HilTimeoutError
 
 INT8_MIN, INT8_MAX = -128, 127
 #: Longest dot product whose int32 accumulation cannot overflow (|product| <= 2^14).
@@ -71,6 +71,8 @@ class JobResult:
 def as_int8(values: np.ndarray | list, what: str) -> np.ndarray:
     """Operands as int8, refusing values outside -128..127 (naming how many and the extremes)."""
     arr = np.asarray(values)
+    if arr.dtype == np.int8:
+        return arr
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
             raise HilError(f"{what}: operands must be integers", fix="quantize the tensor to int8 first")

@@ -1,4 +1,4 @@
-"""Register map of the accelerator core (mirrors ``hw/rtl/hil_axil_regs.v``) and what it reports about itself.
+"""Register map of the accelerator core (the same map as ``hw/rtl/hil_axil_regs.v``, checked by a test) and what it reports about itself.
 
 Byte offsets of 32-bit registers on the AXI4-Lite control port. Board and simulated board use these
 names only; nothing else in the package knows an address.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from approxhil.hil.errors import BitstreamError
+from approxhil_board.errors import BitstreamError
 
 CORE_MODTYPE = "approxhil_accel"
 DMA_MODTYPE = "axi_dma"

@@ -1,0 +1,134 @@
+"""``RemoteBackend``: the accelerator on a board, reached through the board's agent over the network.
+
+The same :class:`~approxhil_board.backend.Backend` interface as the simulated and the local board
+backends, so tables, layer outputs and error-model fits work unchanged. Products and dot products
+go to the agent as requests (split at the agent's announced limits); the agent runs them through its
+own backend, which packs, streams and checks them on the board. Opening checks what the caller
+expects — the bitstream (hash), the core's lanes and configs — and refuses a mismatch by name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from approxhil.hil.boards import secret_path
+from approxhil_board import protocol
+from approxhil_board.auth import read_secret
+from approxhil_board.backend import Backend, config_name
+from approxhil_board.client import AgentClient, parse_address
+from approxhil_board.errors import AuthError, HilError, HilProtocolError, VersionMismatchError
+from approxhil_board.hwh import file_sha256
+from approxhil_board.regs import CoreInfo
+
+REDEPLOY_FIX = "deploy the bitstream you mean: approxhil hil deploy --board USER@HOST --bitstream FILE.bit"
+
+
+class RemoteBackend(Backend):
+    """The core behind the agent at ``board`` (``HOST[:PORT]``), authenticated with the deployment's secret."""
+
+    kind = "remote"
+
+    def __init__(
+        self,
+        board: str,
+        secret_file: str | os.PathLike | None = None,
+        expect_bitstream: str | os.PathLike | None = None,
+        expect_configs: Sequence[str] | None = None,
+        expect_lanes: int | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.host, self.port = parse_address(board)
+        path = Path(secret_file) if secret_file else secret_path(self.host, self.port)
+        if not path.exists():
+            raise AuthError(
+                f"no secret for the board {self.host}:{self.port} ({path} does not exist)",
+                fix="deploy the agent with `approxhil hil deploy --board USER@HOST` (it writes the secret), or pass --secret-file",
+            )
+        self.client = AgentClient.connect(self.host, self.port, read_secret(path), timeout=timeout)
+        welcome = self.client.welcome
+        self._info = welcome.core
+        self._agent = dict(welcome.provenance)
+        self.source = str(self._agent.pop("source", "board"))
+        try:
+            self._check(expect_bitstream, expect_configs, expect_lanes)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check(self, bitstream: str | os.PathLike | None, configs: Sequence[str] | None, lanes: int | None) -> None:
+        where, core = f"board {self.host}:{self.port}", self._info
+        if bitstream is not None:
+            expected = file_sha256(bitstream) if Path(bitstream).is_file() else str(bitstream)
+            running = str(self._agent.get("bitstream_sha256", ""))
+            if running != expected:
+                raise VersionMismatchError(
+                    f"{where} runs bitstream {self._agent.get('bitstream', '?')} (sha256 {running[:12]}), not {Path(bitstream).name} (sha256 {expected[:12]})",
+                    fix=REDEPLOY_FIX,
+                )
+        if lanes is not None and lanes != core.lanes:
+            raise VersionMismatchError(f"{where}: the core has {core.lanes} lanes, not {lanes}", fix=f"drop --lanes, or {REDEPLOY_FIX}")
+        missing = [config_name(c) for c in (configs or ()) if config_name(c) not in core.configs]
+        if missing:
+            raise VersionMismatchError(
+                f"{where}: the core holds configs {' '.join(core.configs)}, not {' '.join(missing)}",
+                fix=f"measure one of those, or {REDEPLOY_FIX} built with CONFIGS naming them",
+            )
+
+    # --------------------------------------------------------------- the backend interface
+    @property
+    def name(self) -> str:
+        return f"remote:{self.host}:{self.port}"
+
+    def identify(self) -> CoreInfo:
+        return self._info
+
+    def execute(self, job: protocol.Job) -> protocol.JobResult:
+        raise HilError(f"{self.name}: the agent runs products and dot products, not raw jobs", fix="call products() or dot()")
+
+    def products(self, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = protocol.as_int8(a, "operand A").reshape(-1)
+        b = protocol.as_int8(b, "operand B").reshape(-1)
+        if a.shape != b.shape:
+            raise HilError(f"operand arrays differ in length ({a.size} and {b.size})")
+        name = self.info.configs[self.select(config)]
+        step = self.client.welcome.max_pairs
+        parts = [self._request("products", name, a[i : i + step], b[i : i + step]) for i in range(0, a.size, step)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+    def dot(self, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = protocol.as_int8(a, "operand A")
+        b = protocol.as_int8(b, "operand B")
+        if a.ndim != 2 or a.shape != b.shape:
+            raise HilError(f"dot products need two [N, K] arrays of one shape, got {a.shape} and {b.shape}")
+        if a.shape[0] == 0:
+            return np.zeros(0, np.int32)
+        name = self.info.configs[self.select(config)]
+        step = max(1, self.client.welcome.max_pairs // max(1, a.shape[1]))
+        return np.concatenate([self._request("dot", name, a[i : i + step], b[i : i + step]) for i in range(0, a.shape[0], step)])
+
+    def _request(self, kind: str, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        answer = self.client.request(kind, {"config": config}, {"a": a, "b": b})
+        out = answer.arrays.get("out")
+        results = a.shape[0]
+        if answer.kind != "result" or out is None or out.dtype != np.int32 or out.shape != (results,):
+            got = "nothing" if out is None else f"{out.dtype} {out.shape}"
+            raise HilProtocolError(f"{self.name}: the agent answered a {kind} request of {results} results with {answer.kind} ({got})")
+        seconds = time.perf_counter() - start
+        extra = {"agent_seconds": float(answer.fields.get("seconds", 0.0)), "bytes": int(a.nbytes + b.nbytes + out.nbytes)}
+        self.stats.record(f"{kind}[{'x'.join(map(str, a.shape))}]", int(a.size), seconds, extra, jobs=int(answer.fields.get("jobs", 1)))
+        return out
+
+    def provenance(self) -> dict[str, Any]:
+        prov = dict(self._agent)
+        prov["agent_backend"] = prov.pop("backend", "?")
+        return {"backend": "remote", "address": f"{self.host}:{self.port}", **prov}
+
+    def close(self) -> None:
+        self.client.close()

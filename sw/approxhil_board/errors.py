@@ -1,0 +1,76 @@
+"""The toolkit's error hierarchy: its root, and the errors of the board, the agent and the link to it.
+
+:class:`ApproxHilError` is the root of every error a user can hit in approxhil (``approxhil.errors``
+re-exports it), so the command line catches board errors like any other and prints them as one line
+with their ``fix``. The agent sends errors to the host by class name (:data:`BY_NAME`); the host
+raises the same class with the same message and fix.
+"""
+
+from __future__ import annotations
+
+
+class ApproxHilError(Exception):
+    """Base error; ``fix`` is a short instruction the CLI prints after the message."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.message if not self.fix else f"{self.message} (fix: {self.fix})"
+
+
+class ToolMissingError(ApproxHilError, RuntimeError):
+    """An external tool (simulator, Yosys, Vivado, a board, pynq) that is not available."""
+
+
+class HilError(ApproxHilError, RuntimeError):
+    """A measurement on the accelerator (board or simulated board) that cannot be done or trusted."""
+
+
+class HilTimeoutError(HilError):
+    """A DMA transfer (send or receive) that did not complete in time."""
+
+
+class HilProtocolError(HilError):
+    """The core answered, but not as the protocol demands (wrong length, error flags, wrong identity)."""
+
+
+class BitstreamError(HilError):
+    """A bitstream or ``.hwh`` file that is missing or lacks the accelerator or its DMA."""
+
+
+class FrameError(HilProtocolError):
+    """A frame on the host-agent link that is malformed, too large, truncated or stalled."""
+
+
+class BoardUnreachableError(HilError):
+    """The agent's address cannot be reached, or the connection to it was lost."""
+
+
+class AuthError(HilError):
+    """The host and the agent do not share the deployment's secret (or a proof was replayed)."""
+
+
+class VersionMismatchError(HilError):
+    """Host and agent disagree on the protocol version, the bitstream or the core's parameters."""
+
+
+class AgentBusyError(HilError):
+    """The agent is running another host's job (it runs one job at a time)."""
+
+
+#: Errors that cross the link by name; anything else arrives as a :class:`HilError`.
+BY_NAME = {
+    cls.__name__: cls
+    for cls in (
+        HilError, HilTimeoutError, HilProtocolError, BitstreamError, FrameError, BoardUnreachableError,
+        AuthError, VersionMismatchError, AgentBusyError, ToolMissingError,
+    )
+}
+
+
+def error_from_wire(name: str, message: str, fix: str | None) -> ApproxHilError:
+    """The error the agent reported, as the class it named (a :class:`HilError` for unknown names)."""
+    return BY_NAME.get(name, HilError)(message, fix=fix)
