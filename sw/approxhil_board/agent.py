@@ -69,7 +69,7 @@ class Agent:
         self.limits = limits
         self._secret = secret
         self._server = socket.create_server((bind, port), family=socket.AF_INET6 if ":" in bind else socket.AF_INET, backlog=16)
-        self._server.settimeout(0.2)
+        self._server.settimeout(0.05)  # how soon serve_forever notices shutdown()
         self._stop = threading.Event()
         self._job_lock = threading.Lock()
         self._job: _Job | None = None
@@ -294,9 +294,16 @@ class AgentConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentConfig":
-        data = json.loads(Path(path).read_text())
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        """Read ``agent.json``; relative paths in it are relative to its folder."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (OSError, ValueError, TypeError) as exc:
+            raise HilError(f"cannot read the agent configuration {path} ({exc})", fix="deploy again: approxhil hil deploy --board USER@HOST") from None
+        config.bitstream = str(path.parent / config.bitstream)
+        config.secret_file = str(path.parent / config.secret_file)
+        return config
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

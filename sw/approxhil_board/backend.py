@@ -165,6 +165,8 @@ class Backend(abc.ABC):
             raise HilError(f"dot products need two [N, K] arrays of one shape, got {a.shape} and {b.shape}")
         if a.shape[0] == 0:
             return np.zeros(0, np.int32)
+        if a.shape[1] == 0:
+            raise HilError(f"dot products need at least one pair per vector, got {a.shape[0]}x0")
         select, lanes = self.select(config), self.info.lanes
         step = protocol.results_per_job(a.shape[1], lanes, self.max_transfer_bytes)
         parts = [self.run(protocol.dot_job(select, a[i : i + step], b[i : i + step], lanes)) for i in range(0, a.shape[0], step)]

@@ -108,6 +108,8 @@ class RemoteBackend(Backend):
             raise HilError(f"dot products need two [N, K] arrays of one shape, got {a.shape} and {b.shape}")
         if a.shape[0] == 0:
             return np.zeros(0, np.int32)
+        if a.shape[1] == 0:
+            raise HilError(f"dot products need at least one pair per vector, got {a.shape[0]}x0")
         name = self.info.configs[self.select(config)]
         step = max(1, self.client.welcome.max_pairs // max(1, a.shape[1]))
         return np.concatenate([self._request("dot", name, a[i : i + step], b[i : i + step]) for i in range(0, a.shape[0], step)])

@@ -38,7 +38,8 @@ class TwinMemory:
         count = int(np.prod(shape, dtype=np.int64))
         address, cpu = self.device.ddr.allocate(count * dtype.itemsize)
         buf = PynqBuffer(shape, dtype, buffer=cpu, device_address=address, bo=address, device=self.device, coherent=False)
-        buf.memory, buf.pointer, buf.return_to = self, address, self  # freebuffer() hands the address back
+        # freebuffer() hands the address back through return_pointer (and, once freed, does nothing more)
+        buf.memory, buf.pointer, buf.return_to, buf.freed = self, address, self, True
         return buf
 
     def return_pointer(self, address: int) -> None:
