@@ -108,7 +108,11 @@ def read_block_design(board: str, lanes: int, configs: Sequence[str], fclk_mhz: 
         )
         proc = subprocess.run([tclsh, str(script)], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise ToolFailedError(f"hw/tcl did not run under tclsh: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}", fix="fix hw/tcl (make bitstream would fail too)")
+        first = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[0]
+        raise ToolFailedError(
+            f"hw/tcl refused the block design for {board}, {lanes} lanes, configs {' '.join(configs)}: {first}",
+            fix="use parameters `make bitstream` accepts (lanes 1, 2, 4, 8 or 16; 1..16 configs), or fix hw/tcl",
+        )
     return _parse(proc.stdout, board, lanes, tuple(configs), fclk_mhz)
 
 
