@@ -30,7 +30,8 @@ BOARD_LANES = 4
 MAX_BUFFER_BYTES = 1 << 24
 #: Extra bytes of the receive buffer, so an over-long answer is seen as such instead of overrunning.
 RECV_SLACK = 4096
-#: Time-out: a fixed part plus the transfer at a pessimistic 50 MB/s.
+#: Time-out: a fixed part plus the transfer at a pessimistic 50 MB/s, extended while the core makes
+#: progress (see ``_Watchdog``).
 TIMEOUT_BASE_S = 2.0
 TIMEOUT_BYTES_PER_S = 50e6
 #: DMA register offsets (PG021): control and status of each channel.
@@ -171,10 +172,10 @@ class PynqBackend(Backend):
             recv, send = self.dma.recvchannel, self.dma.sendchannel
             recv.transfer(outbuf, nbytes=min(outbuf.size, self.max_transfer_bytes))
             send.transfer(inbuf, nbytes=job.payload.size)
-            deadline = time.monotonic() + TIMEOUT_BASE_S + (job.payload.size + job.out_bytes) / TIMEOUT_BYTES_PER_S
+            watchdog = _Watchdog(self.core, TIMEOUT_BASE_S + (job.payload.size + job.out_bytes) / TIMEOUT_BYTES_PER_S)
             try:
-                send_done = _wait_idle(send, deadline)
-                recv_done = _wait_idle(recv, deadline)
+                send_done = _wait_idle(send, watchdog)
+                recv_done = _wait_idle(recv, watchdog)
             except HilError:
                 self.recover()
                 raise
@@ -223,12 +224,37 @@ def _ip(overlay: Any, path: str) -> Any:
     return node
 
 
-def _wait_idle(channel: Any, deadline: float) -> bool:
-    """Poll a DMA channel until idle; ``False`` at the deadline. Raises on a DMA error state."""
+class _Watchdog:
+    """The time-out of one job's transfers: it expires once the core has made no progress for a while.
+
+    Past the nominal time (``seconds``), the core's beat counters decide: if they moved since the
+    last look, the transfer is slow, not stuck, and gets another :data:`TIMEOUT_BASE_S`. A stalled
+    or unstarted core times out after the nominal time; a long one on a loaded board (or in the
+    digital twin, whose fabric is a simulation) does not.
+    """
+
+    def __init__(self, core: Any, seconds: float) -> None:
+        self.core = core
+        self.deadline = time.monotonic() + seconds
+        self.seen = {regs.IN_BEATS: 0, regs.OUT_BEATS: 0}  # CLEAR zeroed them before the job started
+
+    def expired(self) -> bool:
+        if time.monotonic() <= self.deadline:
+            return False
+        counters = self.core.read_registers((regs.IN_BEATS, regs.OUT_BEATS))
+        if counters == self.seen:
+            return True
+        self.seen = counters
+        self.deadline = time.monotonic() + TIMEOUT_BASE_S
+        return False
+
+
+def _wait_idle(channel: Any, watchdog: _Watchdog) -> bool:
+    """Poll a DMA channel until idle; ``False`` when the watchdog expires. Raises on a DMA error state."""
     while not channel.idle:
         if channel.error:
             raise HilError("the AXI DMA reports an error (internal, slave or decode error)", fix="reload the overlay")
-        if time.monotonic() > deadline:
+        if watchdog.expired():
             return False
     return True
 
