@@ -155,7 +155,7 @@ class Backend(abc.ABC):
         select, lanes = self.select(config), self.info.lanes
         step = protocol.results_per_job(None, lanes, self.max_transfer_bytes)
         parts = [self.run(protocol.products_job(select, a[i : i + step], b[i : i + step], lanes)) for i in range(0, a.size, step)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        return _joined(parts)
 
     def dot(self, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Dot products ``sum_k M(a[n, k], b[n, k])`` of the rows of two ``[N, K]`` int8 arrays, as int32."""
@@ -170,4 +170,11 @@ class Backend(abc.ABC):
         select, lanes = self.select(config), self.info.lanes
         step = protocol.results_per_job(a.shape[1], lanes, self.max_transfer_bytes)
         parts = [self.run(protocol.dot_job(select, a[i : i + step], b[i : i + step], lanes)) for i in range(0, a.shape[0], step)]
-        return np.concatenate(parts)
+        return _joined(parts)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The results of consecutive jobs as one array (no copy for a single job)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)

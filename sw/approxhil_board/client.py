@@ -85,20 +85,37 @@ class AgentClient:
 
     def request(self, kind: str, fields: Mapping[str, Any] | None = None, arrays: Mapping[str, np.ndarray] | None = None) -> wire.Frame:
         """Send one request and return the agent's answer; an ``error`` answer is raised as its class."""
-        if self._sock is None:
-            raise BoardUnreachableError(f"the connection to the agent at {self.where} is closed", fix="open a new remote backend")
+        self.send(kind, fields, arrays)
+        return self.receive(kind)
+
+    def send(self, kind: str, fields: Mapping[str, Any] | None = None, arrays: Mapping[str, np.ndarray] | None = None) -> None:
+        """Send one request without waiting for its answer (answers come back in order)."""
         try:
-            wire.send_frame(self._sock, kind, fields, arrays)
-            answer = wire.recv_frame(self._sock, max_body=max(self.welcome.max_body, wire.DEFAULT_MAX_BODY), idle_timeout=self.reply_timeout)
+            wire.send_frame(self._connected(), kind, fields, arrays)
+        except OSError as exc:
+            raise self._lost(kind, exc) from None
+
+    def receive(self, kind: str = "request") -> wire.Frame:
+        """The answer to the oldest request not yet answered; an ``error`` answer is raised as its class."""
+        try:
+            answer = wire.recv_frame(self._connected(), max_body=max(self.welcome.max_body, wire.DEFAULT_MAX_BODY), idle_timeout=self.reply_timeout)
         except (OSError, wire.PeerClosed, wire.IdleTimeout, FrameError) as exc:
-            self.close(polite=False)
-            raise BoardUnreachableError(
-                f"lost the agent at {self.where} during a {kind} request ({type(exc).__name__}: {exc})",
-                fix="check the board and the agent's log (journalctl -u approxhil-agent on the board), then retry",
-            ) from None
+            raise self._lost(kind, exc) from None
         if answer.kind == "error":
             raise _error(answer, self.where)
         return answer
+
+    def _connected(self) -> socket.socket:
+        if self._sock is None:
+            raise BoardUnreachableError(f"the connection to the agent at {self.where} is closed", fix="open a new remote backend")
+        return self._sock
+
+    def _lost(self, kind: str, exc: BaseException) -> BoardUnreachableError:
+        self.close(polite=False)
+        return BoardUnreachableError(
+            f"lost the agent at {self.where} during a {kind} request ({type(exc).__name__}: {exc})",
+            fix="check the board and the agent's log (journalctl -u approxhil-agent on the board), then retry",
+        )
 
     def close(self, polite: bool = True) -> None:
         if self._sock is None:

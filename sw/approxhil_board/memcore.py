@@ -85,10 +85,13 @@ class MemoryCore(Backend):
             return np.zeros(0, np.uint8), True, False
         products = self._lookup[select].take(words)
         out_beats = -(-length // lanes)
-        out = np.zeros(out_beats * lanes, np.int32)
-        if mode == regs.MODE_PRODUCTS:
+        if mode == regs.MODE_PRODUCTS and products.size == length:
+            out = products
+        elif mode == regs.MODE_PRODUCTS:
+            out = np.zeros(out_beats * lanes, np.int32)
             out[:length] = products[:length]
         else:
+            out = np.zeros(out_beats * lanes, np.int32)
             per_vector = products.reshape(length, beats_per_result * lanes)
             out[:length] = per_vector[:, :dot_len].sum(axis=1, dtype=np.int64).astype(np.int32)
         self._regs.update({regs.STATUS: regs.STATUS_DONE, regs.IN_BEATS: in_beats, regs.OUT_BEATS: out_beats, regs.CYCLES: in_beats + 3})

@@ -219,7 +219,7 @@ def check_result(job: Job, result: JobResult, backend: str) -> np.ndarray:
             f"{backend}: job {job.label} did not end cleanly; {counters}",
             fix="the stream and the programmed length disagree; rebuild the bitstream from hw/ if this persists",
         )
-    return np.ascontiguousarray(result.output).view("<i4")[: job.results].astype(np.int32)
+    return np.ascontiguousarray(result.output).view("<i4")[: job.results].astype(np.int32, copy=False)
 
 
 def check_identity(result: JobResult, backend: str) -> regs.CoreInfo:

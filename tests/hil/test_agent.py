@@ -423,3 +423,46 @@ def test_error_classes_cross_the_link_by_name() -> None:
     assert isinstance(error_from_wire("AgentBusyError", "m", "f"), AgentBusyError)
     assert type(error_from_wire("SomethingNew", "m", None)) is HilError
     assert isinstance(error_from_wire("HilProtocolError", "m", None), HilProtocolError)
+
+
+def test_pipelined_requests_stop_at_the_first_error_and_the_link_stays_usable(agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import approxhil.hil.remote as remote
+
+    monkeypatch.setattr(remote, "CHUNK_PAIRS", 1024)  # many requests, two in flight
+    core: SlowCore = agent.backend
+    original, calls = core._run, {"n": 0}
+
+    def third_request_fails(payload):
+        calls["n"] += 1
+        return (np.zeros(0, np.uint8), False, False) if calls["n"] == 3 else original(payload)
+
+    core._run = third_request_fails
+    a = np.arange(-128, 128, dtype=np.int8).repeat(40)  # 10 requests
+    with RemoteBackend(_address(agent), secret_file=_secret_file(tmp_path, agent)) as hw:
+        with pytest.raises(HilError, match="DMA receive time-out"):
+            hw.products("3330", a, a)
+        core._run = original
+        np.testing.assert_array_equal(hw.products("3330", a, a), golden_table("3330").lookup(a, a))  # answers of the failed call were drained
+        assert hw.stats.jobs >= 10
+
+
+def test_busy_board_is_one_line_on_the_command_line(agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import sys
+
+    from approxhil.cli import main
+
+    core: SlowCore = agent.backend
+    core.delay = 0.05
+    secret = _secret_file(tmp_path, agent)
+    client = AgentClient.connect(*agent.address, _secret(agent))
+    a = np.zeros(1 << 14, np.int8)  # 32 jobs of 512 pairs: 1.6 s
+    client.send("products", {"config": "0000"}, {"a": a, "b": a})
+    time.sleep(0.2)
+    monkeypatch.setattr(sys, "argv", ["approxhil", "hil", "table", "-c", "3330", "-o", str(tmp_path / "t.npz"), "--backend", "remote", "--board", _address(agent), "--secret-file", str(secret)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "the board is busy" in err and "(fix: wait" in err
+    assert not (tmp_path / "t.npz").exists()
+    assert client.receive().arrays["out"].size == a.size
+    client.close()

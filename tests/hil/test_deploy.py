@@ -141,6 +141,14 @@ def test_failing_steps_name_their_fix(sshd: Path, twin_fabric, twin_python: str,
     with pytest.raises(BitstreamError, match="no hardware handoff lone.hwh"):
         deploy("board", python="python3", **{**common, "bitstream": lone})
     assert not (tmp_path / "s").exists()  # nothing was deployed, so no secret was kept
+    # an agent that cannot start: its own log line comes back, on one line
+    board_dir = tmp_path / "board"
+    try:
+        with pytest.raises(DeployError, match=r"did not answer at 127.0.0.1:\d+ within 3 s .*its log ends: .*cannot listen on 192.0.2.1") as info:
+            deploy("board", python=twin_python, **{**common, "start": "background", "bind": "192.0.2.1", "port": _free_port(), "timeout": 3})
+        assert "\n" not in str(info.value) and "journalctl -u approxhil-agent" in str(info.value)
+    finally:
+        _stop_agent(board_dir)
     if not os.path.isdir("/run/systemd/system"):  # never install a unit on a machine that runs systemd
         with pytest.raises(DeployError, match="does not run systemd") as info:
             deploy("board", python=twin_python, **{**common, "start": "systemd"})

@@ -15,7 +15,6 @@ from __future__ import annotations
 import getpass
 import importlib.resources
 import io
-import json
 import shlex
 import shutil
 import subprocess
@@ -300,22 +299,16 @@ def _check(deployment: Deployment, ssh: Ssh, facts: dict[str, str], timeout: flo
         if time.monotonic() > deadline:
             log = _agent_log(ssh, facts, deployment, sudo_password)
             raise DeployError(
-                f"the agent on {ssh.target} did not answer at {deployment.address} within {timeout:.0f} s ({error}); its log ends:\n{log}",
-                fix="read the agent's log above (on the board: journalctl -u approxhil-agent, or agent.log in its folder)",
+                f"the agent on {ssh.target} did not answer at {deployment.address} within {timeout:.0f} s ({error}); its log ends: {log}",
+                fix="read the agent's log (on the board: journalctl -u approxhil-agent, or agent.log in its folder)",
             )
         time.sleep(0.5)
 
 
 def _agent_log(ssh: Ssh, facts: dict[str, str], deployment: Deployment, sudo_password: str | None) -> str:
     if deployment.start == "systemd":
-        proc = _privileged(facts, ssh, f"journalctl -u {UNIT}.service -n 20 --no-pager", sudo_password)
+        proc = _privileged(facts, ssh, f"journalctl -u {UNIT}.service -n 5 --no-pager", sudo_password)
     else:
-        proc = ssh.run(f"tail -n 20 {shlex.quote(deployment.board_dir)}/agent.log")
-    return proc.stdout.decode(errors="replace").strip() or "(empty)"
-
-
-def describe(deployment: Deployment) -> str:
-    """A summary for the command line."""
-    prov = deployment.provenance
-    return json.dumps({"address": deployment.address, "board_dir": deployment.board_dir, "start": deployment.start,
-                       "core": deployment.core, "bitstream_sha256": prov.get("bitstream_sha256"), "secret_file": str(deployment.secret_file)}, indent=2)
+        proc = ssh.run(f"tail -n 5 {shlex.quote(deployment.board_dir)}/agent.log")
+    lines = proc.stdout.decode(errors="replace").strip().splitlines()[-5:]
+    return " | ".join(line.strip() for line in lines) or "(empty)"  # one line: the CLI prints errors as one

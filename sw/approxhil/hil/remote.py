@@ -10,6 +10,7 @@ expects — the bitstream (hash), the core's lanes and configs — and refuses a
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,10 +22,13 @@ from approxhil_board import protocol
 from approxhil_board.auth import read_secret
 from approxhil_board.backend import Backend, config_name
 from approxhil_board.client import AgentClient, parse_address
-from approxhil_board.errors import AuthError, HilError, HilProtocolError, VersionMismatchError
+from approxhil_board.errors import AuthError, BoardUnreachableError, HilError, HilProtocolError, VersionMismatchError
 from approxhil_board.hwh import file_sha256
 from approxhil_board.regs import CoreInfo
 
+#: Operand pairs per request (at most the agent's limit), and requests in flight at once.
+CHUNK_PAIRS = 1 << 20
+WINDOW = 2
 REDEPLOY_FIX = "deploy the bitstream you mean: approxhil hil deploy --board USER@HOST --bitstream FILE.bit"
 
 
@@ -97,9 +101,8 @@ class RemoteBackend(Backend):
         if a.shape != b.shape:
             raise HilError(f"operand arrays differ in length ({a.size} and {b.size})")
         name = self.info.configs[self.select(config)]
-        step = self.client.welcome.max_pairs
-        parts = [self._request("products", name, a[i : i + step], b[i : i + step]) for i in range(0, a.size, step)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        step = min(self.client.welcome.max_pairs, CHUNK_PAIRS)
+        return self._requests("products", name, [(a[i : i + step], b[i : i + step]) for i in range(0, a.size, step)])
 
     def dot(self, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a = protocol.as_int8(a, "operand A")
@@ -111,18 +114,70 @@ class RemoteBackend(Backend):
         if a.shape[1] == 0:
             raise HilError(f"dot products need at least one pair per vector, got {a.shape[0]}x0")
         name = self.info.configs[self.select(config)]
-        step = max(1, self.client.welcome.max_pairs // max(1, a.shape[1]))
-        return np.concatenate([self._request("dot", name, a[i : i + step], b[i : i + step]) for i in range(0, a.shape[0], step)])
+        step = max(1, min(self.client.welcome.max_pairs, CHUNK_PAIRS) // a.shape[1])
+        return self._requests("dot", name, [(a[i : i + step], b[i : i + step]) for i in range(0, a.shape[0], step)])
 
-    def _request(self, kind: str, config: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        start = time.perf_counter()
-        answer = self.client.request(kind, {"config": config}, {"a": a, "b": b})
+    def _requests(self, kind: str, config: str, chunks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Run the requests with up to :data:`WINDOW` in flight, so the wire, the agent and this host overlap.
+
+        A sender thread sends while this thread receives (answers come in order); the first error
+        stops the sending, the answers already on their way are drained, and the error is raised.
+        """
+        if not chunks:
+            return np.zeros(0, np.int32)
+        window = threading.Semaphore(WINDOW)
+        stop = threading.Event()
+        sent: list[int] = []
+        failures: list[BaseException] = []
+
+        def sender() -> None:
+            for a, b in chunks:
+                window.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    self.client.send(kind, {"config": config}, {"a": a, "b": b})
+                except BaseException as exc:  # reported by the receiving thread
+                    failures.append(exc)
+                    return
+                sent.append(1)
+
+        thread = threading.Thread(target=sender, name="approxhil-remote-send", daemon=True)
+        thread.start()
+        outs: list[np.ndarray] = []
+        error: BaseException | None = None
+        last = time.perf_counter()
+        try:
+            for a, b in chunks:
+                if failures:
+                    raise failures[0]
+                try:
+                    answer = self.client.receive(kind)
+                finally:
+                    window.release()
+                outs.append(self._result(kind, answer, a, b, time.perf_counter() - last))
+                last = time.perf_counter()
+        except BaseException as exc:
+            error = exc
+            stop.set()
+            window.release()
+        thread.join()
+        if error is not None:
+            if not isinstance(error, BoardUnreachableError):
+                for _ in range(len(sent) - len(outs) - 1):  # answers still on their way: read and drop them
+                    try:
+                        self.client.receive(kind)
+                    except HilError:
+                        pass
+            raise error
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+    def _result(self, kind: str, answer: Any, a: np.ndarray, b: np.ndarray, seconds: float) -> np.ndarray:
         out = answer.arrays.get("out")
         results = a.shape[0]
         if answer.kind != "result" or out is None or out.dtype != np.int32 or out.shape != (results,):
             got = "nothing" if out is None else f"{out.dtype} {out.shape}"
             raise HilProtocolError(f"{self.name}: the agent answered a {kind} request of {results} results with {answer.kind} ({got})")
-        seconds = time.perf_counter() - start
         extra = {"agent_seconds": float(answer.fields.get("seconds", 0.0)), "bytes": int(a.nbytes + b.nbytes + out.nbytes)}
         self.stats.record(f"{kind}[{'x'.join(map(str, a.shape))}]", int(a.size), seconds, extra, jobs=int(answer.fields.get("jobs", 1)))
         return out
