@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import platform
 import select
 import signal
 import socket
@@ -336,6 +337,7 @@ def _open_backend(args: argparse.Namespace, config: AgentConfig) -> Backend:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log.info("python %s, numpy %s", platform.python_version(), np.__version__)
     try:
         base = AgentConfig.load(args.config) if args.config else AgentConfig(bitstream=args.bitstream or "", secret_file=args.secret_file or "")
         for key in ("bitstream", "secret_file", "bind", "port", "board"):

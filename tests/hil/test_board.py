@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from approxhil.errors import ToolMissingError
-from approxhil_board.pynq_backend import PynqBackend, locate_bitstream
 from approxhil.hil.errors import BitstreamError
 from approxhil_board.hwh import read_hwh
+from approxhil_board.pynq_backend import PynqBackend, locate_bitstream
 
 
 def write_hwh(

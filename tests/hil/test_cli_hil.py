@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from approxhil.cli.hil import app
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model
-from approxhil_board import protocol, regs
 from approxhil.hil.errors import HilProtocolError
 from approxhil.models import DigitsCNN
 from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable
 from approxhil.workflow import approximate_network, load_splits, make_batches, save_network
+from approxhil_board import protocol, regs
 
 pytestmark = pytest.mark.rtl
 LANES = 4

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from approxhil.errors import SpecError
-from approxhil_board import protocol, regs
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.hil.sim import core_parameters, normalize_configs
+from approxhil_board import protocol, regs
 
 
 def test_pairs_are_interleaved_operand_a_first() -> None:

@@ -14,12 +14,12 @@ from torch import nn
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.errormodel.model import ErrorModel
 from approxhil.errors import SpecError
-from approxhil_board.backend import Backend
 from approxhil.hil.errors import HilError
 from approxhil.hil.measure import LayerMeasure, measure_table
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.nn import approx_layers
 from approxhil.tables import TruthTable
+from approxhil_board.backend import Backend
 
 BACKENDS = ("sim", "pynq", "remote")
 

@@ -20,12 +20,12 @@ from typing import Any, Sequence
 
 from approxhil.errors import SpecError, ToolFailedError
 from approxhil.hil import sources, wire
-from approxhil_board import protocol, regs
-from approxhil_board.backend import Backend
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.rtl import runner
 from approxhil.rtl.sources import sources_sha256
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
 
 SIMULATORS = ("verilator", "icarus")
 #: Configs a simulated core holds unless told otherwise: exact, and two of the paper's multipliers.
