@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("APPROXHIL_DATA", ROOT.parent / "shared" / "data"))
+if DATA_DIR.is_dir():
+    os.environ["APPROXHIL_DATA"] = str(DATA_DIR)  # the library finds it from any working folder
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """The retraining workflow as library steps, shared by the CLI, the demo, the notebook and the experiments.
 
 load data → float network → approximate + calibrate → (fit error model) → retrain → evaluate with the
-behavioral simulation. Each step is one function; callers choose which to run and where to save.
+behavioral simulation. Each step is one function; :func:`prepare` runs the set-up steps the way every
+caller needs them (the batch sizes and calibration live here, once), and callers choose which of the
+rest to run and where to save.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import copy
 import dataclasses
 import itertools
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch import nn
@@ -21,17 +24,29 @@ from approxhil.data.errors import DataError, DataMissingError
 from approxhil.data.paths import data_dirs
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import Measure, fit_error_model
-from approxhil.models.fingerprint import check_fingerprint
+from approxhil.models.fingerprint import check_fingerprint, model_fingerprint
 from approxhil.models.keras_import import load_keras_resnet8
 from approxhil.models.registry import build_model, model_info
+from approxhil.multipliers.golden import resolve_table
 from approxhil.nn import approximate
 from approxhil.quant import calibrate
 from approxhil.tables import TruthTable
 from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
+from approxhil.train.checkpoint import save_checkpoint
 from approxhil.train.hybrid import layer_fidelity, select_behavioral_layers
+from approxhil.train.pretrain import train_float
+
+if TYPE_CHECKING:
+    from approxhil.hil.backend import Backend
 
 RESNET8_WEIGHTS = "mlperf_tiny_resnet8.h5"
 HYBRID_SAMPLES = 500  # training images each layer's error model is checked on (hybrid retraining)
+#: Activation calibration: the first CALIBRATION_BATCHES batches of CALIBRATION_BATCH training images.
+CALIBRATION_BATCH = 64
+CALIBRATION_BATCHES = 4
+FIT_BATCH = 100  # images per forward pass when fitting the error model
+EVAL_BATCH = 256  # images per forward pass when measuring accuracy
+FLOAT_EPOCHS = 30  # float pretraining of networks without published weights
 
 
 def load_splits(dataset: str, data: str | Path | None = None) -> Splits:
@@ -48,6 +63,24 @@ def make_batches(network: str, images: ImageSet, batch_size: int, train: bool, s
     info = model_info(network)
     augment = train and info.dataset == "cifar10"
     return Batches(images, batch_size, info.normalization, shuffle=train, augment=augment, seed=seed, drop_last=train)
+
+
+def test_sets(network: str, splits: Splits) -> dict[str, Batches]:
+    """Named evaluation sets: CIFAR-10 reports the exact-pixel test images beside the whole test set."""
+    sets = {"test": make_batches(network, splits.test, EVAL_BATCH, train=False)}
+    if not bool(splits.test.exact.all()):
+        sets["test_exact"] = make_batches(network, splits.test.subset(exact_only=True), EVAL_BATCH, train=False)
+    return sets
+
+
+def calibration_batches(network: str, splits: Splits) -> Batches:
+    """The training batches activation steps are calibrated on (the first :data:`CALIBRATION_BATCHES`)."""
+    return make_batches(network, splits.train, CALIBRATION_BATCH, train=False)
+
+
+def fit_batches(network: str, splits: Splits) -> Batches:
+    """The training images, unshuffled, that error models are fitted (and BatchNorm recalibrated) on."""
+    return make_batches(network, splits.train, FIT_BATCH, train=False)
 
 
 def float_network(network: str, weights: str | Path | None = None) -> nn.Module:
@@ -82,17 +115,30 @@ def float_network(network: str, weights: str | Path | None = None) -> nn.Module:
 
 def save_network(model: nn.Module, path: str | Path) -> Path:
     """Save a network's weights with its fingerprint (atomically)."""
-    from approxhil.models.fingerprint import model_fingerprint
-    from approxhil.train.checkpoint import save_checkpoint
-
     return save_checkpoint(path, {"model": model.state_dict(), "fingerprint": model_fingerprint(model)})
+
+
+def base_network(network: str, root: str | Path, splits: Splits, float_epochs: int = FLOAT_EPOCHS, progress: bool = True,
+                 device: str = "cpu") -> nn.Module:
+    """The float network: pretrained weights where they exist, else trained once (on ``device``) and cached under ``root``."""
+    if network == "resnet8":
+        return float_network(network)
+    path = Path(root) / network / "float" / "model.pt"
+    if path.is_file():
+        return float_network(network, path)
+    torch.manual_seed(0)  # the same float network whichever process or run trains it
+    model = build_model(network)
+    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device)
+    model.cpu()
+    save_network(model, path)
+    return model
 
 
 def approximate_network(
     model: nn.Module,
     multiplier: "TruthTable | str | Path",
     calibration: Iterable,
-    calibration_batches: int = 4,
+    calibration_batches: int = CALIBRATION_BATCHES,
     exclude: Iterable[str] = (),
     operand_a: str = "activation",
     method: str = "maxabs",
@@ -102,6 +148,49 @@ def approximate_network(
     if calibration_batches > 0:  # 0: the caller loads calibrated quantizers from a saved state
         calibrate(approx, itertools.islice(calibration, calibration_batches), method=method)
     return approx
+
+
+@dataclass
+class Prepared:
+    """A network ready for the approximate pipeline: its data, float model, calibrated approximate copy, tests."""
+
+    network: str
+    splits: Splits
+    float_model: nn.Module
+    table: TruthTable
+    approx: nn.Module
+    tests: dict[str, Batches]
+
+    def fit_batches(self) -> Batches:
+        return fit_batches(self.network, self.splits)
+
+    def train_batches(self, batch_size: int, seed: int = 0, subset: int | None = None) -> Batches:
+        """Shuffled, augmented training batches (of the first ``subset`` images when given)."""
+        images = self.splits.train if subset is None else self.splits.train.subset(subset)
+        return make_batches(self.network, images, batch_size, train=True, seed=seed)
+
+
+def prepare(
+    network: str,
+    multiplier: "TruthTable | str | Path",
+    weights: str | Path | None = None,
+    data: str | Path | None = None,
+    root: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Prepared:
+    """Load the data, the float network (``weights``, the published ones, or trained once under ``root``),
+    approximate it with ``multiplier`` and calibrate it; the approximate network is on ``device``."""
+    splits = load_splits(model_info(network).dataset, data)
+    if weights is not None:
+        model = float_network(network, weights)
+    elif root is not None:
+        model = base_network(network, root, splits, progress=progress, device=device)
+    else:
+        model = float_network(network)
+    table = multiplier if isinstance(multiplier, TruthTable) else resolve_table(multiplier)
+    approx = approximate_network(model, table, calibration_batches(network, splits)).to(device)
+    return Prepared(network, splits, model, table, approx, test_sets(network, splits))
 
 
 def load_retrained(network: str, multiplier: "TruthTable | str | Path", path: str | Path) -> nn.Module:
@@ -122,6 +211,42 @@ def accuracies(model: nn.Module, tests: dict[str, Iterable], mode: str = "evalua
     out = {name: evaluate(model, batches, device)["accuracy"] for name, batches in tests.items()}
     apply_mode(model, "evaluate")
     return out
+
+
+def evaluation_rows(network: str, multiplier: "TruthTable | str | Path", weights: str | Path | None = None,
+                    retrained: str | Path | None = None, data: str | Path | None = None) -> list[dict[str, Any]]:
+    """Accuracy of a network (``weights``, or one ``retrained`` by :func:`save_network`) in exact 8-bit and
+    with ``multiplier``'s behavioral simulation."""
+    from approxhil.nn import set_multiplier
+
+    if retrained is None:
+        prepared = prepare(network, multiplier, weights=weights, data=data)
+        approx, tests = prepared.approx, prepared.tests
+    else:
+        approx = set_multiplier(load_retrained(network, multiplier, retrained), multiplier)
+        tests = test_sets(network, load_splits(model_info(network).dataset, data))
+    return [{"mode": mode, **accuracies(approx, tests, mode=mode)} for mode in ("quant", "evaluate")]
+
+
+def summary_rows(error_model: ErrorModel) -> list[dict[str, Any]]:
+    """The fitted model per layer, as table rows (neurons, mean ρ, μ_ε, σ_ε)."""
+    return [{"layer": name, **stats} for name, stats in error_model.summary().items()]
+
+
+def fit_on_hardware(backend: "Backend", network: str, config: str, samples: int, batch_size: int, weights: str | Path | None = None,
+                    data: str | Path | None = None, progress: bool = True) -> ErrorModel:
+    """Fit ``network``'s error model from layer outputs measured on ``backend`` (board or simulated board).
+
+    The network is approximated with the table measured on the same backend, so the model describes it.
+    """
+    from approxhil.hil import fit_on_backend, measure_table
+
+    splits = load_splits(model_info(network).dataset, data)
+    model = float_network(network, weights)
+    measured = measure_table(backend, config)
+    approx = approximate_network(model, measured, calibration_batches(network, splits))
+    return fit_on_backend(backend, approx, make_batches(network, splits.train, batch_size, train=False), samples,
+                          tables={config: measured}, progress=progress)
 
 
 def recover(

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from approxhil.multipliers import PAPER_LUTS_4X4, golden_table
-from approxhil.rtl.sources import REPO_ROOT, file_hashes, smapprox_sources
+from approxhil.rtl.sources import file_hashes, smapprox_sources
 from approxhil.rtl.tools import find_simulator
 from approxhil.rtl.yosys import SynthTarget, synthesize
 from approxhil.tables import TruthTable
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CLI = (
     "import sys\n"
@@ -75,7 +77,7 @@ def test_approximate_4x4_designs_fit_the_paper_lut_budget(yosys_tool) -> None:
 @pytest.mark.rtl
 def test_docs_report_matches_synthesis(yosys_tool) -> None:
     """docs/rtl.md is current: its 4x4 and 3330 rows equal a fresh synthesis."""
-    doc = (REPO_ROOT / "docs" / "rtl.md").read_text()
+    doc = (ROOT / "docs" / "rtl.md").read_text()
     counts = synthesize([SynthTarget("4x4-2", "smapprox_mul4x4_d2", {}), SynthTarget("3330", "smapprox_mul8x8", {"CONFIG": 3330})])
     for label, c in counts.items():
         row = re.search(rf"^\| {re.escape(label)} +\| \S+ +\| (\d+) +\| (\d+) ", doc, re.MULTILINE)

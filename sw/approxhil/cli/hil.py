@@ -7,10 +7,7 @@ from typing import Optional
 
 import typer
 
-from approxhil.hil import compare_tables, fit_on_backend, measure_table, open_backend
-from approxhil.multipliers.golden import golden_table
-from approxhil.multipliers.spec import parse_multiplier
-from approxhil.textable import markdown_table
+from approxhil import api
 
 app = typer.Typer(help="Hardware in the loop: the accelerator on a PYNQ board (pynq) or in RTL simulation (sim).", no_args_is_help=True)
 
@@ -19,7 +16,7 @@ CONFIGS_HELP = "sim: configs the simulated core holds (default: the measured one
 
 
 def _open(backend: str, config: str, configs: Optional[str], simulator: str, lanes: Optional[int], bitstream: Optional[Path], board: Optional[str]):
-    return open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board)
+    return api.open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board)
 
 
 @app.command("info")
@@ -32,7 +29,7 @@ def info(
     board: Optional[str] = typer.Option(None, help="pynq: board name (default pynq-z2)"),
 ) -> None:
     """Open the accelerator and print what it reports (version, lanes, configs) and where it runs."""
-    with open_backend(backend, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board) as hw:
+    with api.open_backend(backend, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board) as hw:
         core = hw.info
         typer.echo(f"approxhil core {core.version_text} on {hw.name}: {core.lanes} lanes, configs {' '.join(core.configs)}")
         for key, value in sorted(hw.provenance().items()):
@@ -52,12 +49,12 @@ def table(
     operand_a: str = typer.Option("activation", help="tensor that feeds the core's operand A: activation | weight"),
 ) -> None:
     """Measure a multiplier's full 256x256 truth table on the accelerator."""
-    name = parse_multiplier(config).name
+    name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board) as hw:
-        measured = measure_table(hw, operand_a=operand_a)
+        measured = api.measure_table(hw, operand_a=operand_a)
         stats = hw.stats
     measured.save(output)
-    diff = compare_tables(measured, golden_table(name, operand_a=operand_a))
+    diff = api.compare_tables(measured, api.golden_table(name, operand_a=operand_a))
     rate = stats.pairs / stats.seconds if stats.seconds else float("nan")
     typer.echo(f"wrote {output}: {measured!r}")
     typer.echo(f"measured on {measured.provenance['backend']}: {stats.pairs:,} pairs in {stats.seconds:.2f} s ({rate:,.0f} pairs/s)")
@@ -84,22 +81,10 @@ def fit(
     board: Optional[str] = typer.Option(None, help="pynq: board name (default pynq-z2)"),
 ) -> None:
     """Fit the error model from layer outputs measured on the accelerator (then: approxhil retrain --error-model)."""
-    from approxhil.models.registry import model_info
-    from approxhil.workflow import approximate_network, float_network, load_splits, make_batches
-
-    name = parse_multiplier(config).name
-    info = model_info(model)
-    splits = load_splits(info.dataset, data)
-    network = float_network(model, weights)
+    name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board) as hw:
-        measured = measure_table(hw)
-        approx = approximate_network(network, measured, make_batches(model, splits.train, 64, train=False))
-        em = fit_on_backend(hw, approx, make_batches(model, splits.train, batch_size, train=False), samples, tables={name: measured})
+        em = api.fit_on_hardware(hw, model, name, samples, batch_size, weights=weights, data=data)
     em.save(output)
-    rows = [
-        {"layer": layer, "neurons": int(s.mu_e.numel()), "mean mu_e": float(s.mu_e.mean()), "mean sigma_e": float(s.sigma_e.mean()), "mean rho": float(s.rho.mean())}
-        for layer, s in em.layers.items()
-    ]
-    typer.echo(markdown_table(rows, floatfmt=".4g"))
+    typer.echo(api.markdown_table(api.summary_rows(em), floatfmt=".4g"))
     hil = em.meta["hil"]
     typer.echo(f"wrote {output} ({em.samples} samples from {em.source}: {hil['pairs']:,} operand pairs in {hil['jobs']} jobs, {em.meta['fit_seconds']:.1f} s)")

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from approxhil import api
+
 app = typer.Typer(help="RTL: export simulated tables, import Verilog multipliers, verify, Yosys report.", no_args_is_help=True)
 
 
@@ -20,9 +22,7 @@ def export(
     timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
 ) -> None:
     """Simulate a netlist exhaustively and write its truth table (provenance: simulator, RTL hashes)."""
-    from approxhil.rtl.export import simulate_table
-
-    table = simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
+    table = api.simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r} ({simulator} {table.provenance['simulator_version']})")
 
@@ -42,9 +42,7 @@ def import_(
     timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
 ) -> None:
     """Turn a combinational 8x8 multiplier in Verilog into a truth table by exhaustive simulation."""
-    from approxhil.rtl.importer import import_verilog
-
-    table = import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout)
+    table = api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")
 
@@ -54,36 +52,28 @@ def verify(
     simulator: list[str] = typer.Option(["icarus", "verilator"], "--simulator", "-s", help="simulators to run (repeat)"),
 ) -> None:
     """Sweep every 4x4 design, every paper config, 0000 and the signed wrapper; compare with the golden models."""
-    from approxhil.errors import ToolFailedError
-    from approxhil.rtl.verify import verify as run_verify
-    from approxhil.textable import markdown_table
-
-    failed = []
+    results = []
     for sim in simulator:
-        result = run_verify(sim)
-        typer.echo(markdown_table(result.rows()))
+        result = api.verify_rtl(sim)
+        typer.echo(api.markdown_table(result.rows()))
         typer.echo(
             f"{result.simulator} {result.version}: {result.pairs} pairs, build {result.result.build_seconds:.1f} s, "
             f"sweep {result.result.run_seconds:.1f} s, total {result.seconds:.1f} s\n"
         )
-        failed += [r for r in result.reports.values() if r]
-    if failed:
-        raise ToolFailedError("RTL differs from the golden models: " + " | ".join(failed))
+        results.append(result)
+    for result in results:
+        result.check()
     typer.echo("all tables equal the golden models")
 
 
 @app.command("yosys")
 def yosys(
     write: bool = typer.Option(False, "--write", help="also write docs/rtl.md"),
-    output: Path = typer.Option(Path("docs/rtl.md"), help="where --write puts the report"),
+    output: Path = typer.Option(Path("docs/rtl.md"), help="where --write puts the report (and its rows as .json beside it)"),
 ) -> None:
     """LUT and CARRY4 counts (Yosys synth_xilinx -family xc7) beside the paper's Table 1/2."""
-    from approxhil.atomic import write_text
-    from approxhil.rtl.yosys import lut_report, report_markdown
-    from approxhil.textable import markdown_table
-
-    rows = lut_report()
-    typer.echo(markdown_table(rows))
+    rows = api.lut_report()
+    typer.echo(api.markdown_table(rows))
     if write:
-        write_text(output, report_markdown(rows))
-        typer.echo(f"wrote {output}")
+        for path in api.write_lut_report(rows, output):
+            typer.echo(f"wrote {path}")

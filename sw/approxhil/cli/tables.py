@@ -8,10 +8,7 @@ from typing import Optional
 
 import typer
 
-from approxhil.multipliers.golden import golden_table
-from approxhil.multipliers.report import design_report
-from approxhil.tables import TruthTable, import_array
-from approxhil.textable import markdown_table
+from approxhil import api
 
 app = typer.Typer(help="Truth tables: report, export, info, import.", no_args_is_help=True)
 
@@ -19,7 +16,7 @@ app = typer.Typer(help="Truth tables: report, export, info, import.", no_args_is
 @app.command("report")
 def report(configs: Optional[list[str]] = typer.Argument(None, help="8x8 configs (default: 0000 and the paper's eight)")) -> None:
     """Print the Table-1/Table-2 style report of the golden models."""
-    typer.echo(markdown_table(design_report(configs)))
+    typer.echo(api.markdown_table(api.design_report(configs)))
 
 
 @app.command("export")
@@ -30,7 +27,7 @@ def export(
     operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
 ) -> None:
     """Export a golden-model truth table."""
-    table = golden_table(config, encoding=encoding, operand_a=operand_a)
+    table = api.golden_table(config, encoding=encoding, operand_a=operand_a)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")
 
@@ -38,14 +35,14 @@ def export(
 @app.command("info")
 def info(path: Path, as_json: bool = typer.Option(False, "--json", help="print the metadata as JSON")) -> None:
     """Verify a table file and print its metadata and metrics."""
-    meta = TruthTable.load(path).meta()
+    meta = api.TruthTable.load(path).meta()
     if as_json:
         typer.echo(json.dumps(meta, indent=2, sort_keys=True))
         return
     for key in ("name", "bits", "encoding", "operand_a", "sha256"):
         typer.echo(f"{key:10s} {meta[key]}")
     typer.echo(f"{'source':10s} {json.dumps(meta['provenance'], sort_keys=True)}")
-    typer.echo(markdown_table([meta["metrics"]], floatfmt=".4g"))
+    typer.echo(api.markdown_table([meta["metrics"]], floatfmt=".4g"))
 
 
 @app.command("import")
@@ -57,6 +54,6 @@ def import_(
     operand_a: str = typer.Option("activation"),
 ) -> None:
     """Import a foreign 256x256 (or 16x16) table from .npy or .csv."""
-    table = import_array(source, name=name, encoding=encoding, operand_a=operand_a)
+    table = api.import_array(source, name=name, encoding=encoding, operand_a=operand_a)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")

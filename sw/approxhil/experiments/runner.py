@@ -17,22 +17,32 @@ import numpy as np
 import torch
 
 from approxhil.atomic import atomic_path, write_text
-from approxhil.errormodel.fit import sample_neurons
 from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
+from approxhil.errormodel.fit import sample_neurons
+from approxhil.experiments.grid import RESULT, Cell, Grid
 from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
-from approxhil.models.registry import build_model, model_info
+from approxhil.models.registry import model_info
 from approxhil.multipliers.golden import resolve_table
-from approxhil.nn import set_multiplier
-from approxhil.train import RetrainConfig
+from approxhil.nn import approx_layers, set_multiplier
+from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
-from approxhil.train.pretrain import train_float
-from approxhil.workflow import accuracies, load_retrained, approximate_network, float_network, load_splits, make_batches, recover, save_network
+from approxhil.workflow import (
+    FLOAT_EPOCHS,
+    accuracies,
+    approximate_network,
+    base_network,
+    calibration_batches,
+    fit_batches,
+    load_retrained,
+    load_splits,
+    prepare,
+    recover,
+    save_network,
+    test_sets,
+)
 
-from approxhil.experiments.grid import RESULT, Cell, Grid
-
-CALIBRATION_BATCHES = 4
 NEURONS = "neurons.npz"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
@@ -40,8 +50,6 @@ NEURON_SAMPLES = 500
 
 def _save_neuron_samples(model, batches, path: Path) -> None:
     """Exact outputs and errors of three neurons of the first and last approximate layer (Fig. 3/4)."""
-    from approxhil.nn import approx_layers
-
     names = list(approx_layers(model))
     arrays = {}
     for tag, name in (("first", names[0]), ("last", names[-1])):
@@ -58,65 +66,36 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
     write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
-def test_sets(network: str, splits: Splits, batch_size: int = 256) -> dict[str, Any]:
-    """Named evaluation sets: CIFAR-10 reports the exact-pixel test images beside the whole test set."""
-    sets = {"test": make_batches(network, splits.test, batch_size, train=False)}
-    if not bool(splits.test.exact.all()):
-        sets["test_exact"] = make_batches(network, splits.test.subset(exact_only=True), batch_size, train=False)
-    return sets
-
-
-def base_network(network: str, root: Path, splits: Splits, float_epochs: int = 30, progress: bool = True, device: str = "cpu"):
-    """The float network: pretrained weights where they exist, else trained once (on ``device``) and cached under ``root``."""
-    if network == "resnet8":
-        return float_network(network)
-    path = root / network / "float" / "model.pt"
-    if path.is_file():
-        return float_network(network, path)
-    torch.manual_seed(0)  # the same float network whichever process or run trains it
-    model = build_model(network)
-    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device)
-    model.cpu()
-    save_network(model, path)
-    return model
-
-
 def base_record(
-    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = 30, device: str = "cpu"
+    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = FLOAT_EPOCHS, device: str = "cpu"
 ) -> dict[str, Any]:
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
     path = root / network / "base.json"
     if path.is_file():
         return json.loads(path.read_text())
-    info = model_info(network)
-    splits = load_splits(info.dataset, data)
+    splits = load_splits(model_info(network).dataset, data)
     model = base_network(network, root, splits, float_epochs, progress, device)
     tests = test_sets(network, splits)
-    fp = {}
     model.eval()
-    from approxhil.train import evaluate
-
-    for name, batches in tests.items():
-        fp[name] = evaluate(model, batches)["accuracy"]
-    calib = make_batches(network, splits.train, 64, train=False)
-    quant = approximate_network(model, "0000", calib, CALIBRATION_BATCHES)
+    fp = {name: evaluate(model, batches)["accuracy"] for name, batches in tests.items()}
+    quant = approximate_network(model, "0000", calibration_batches(network, splits))
     record = {
         "network": network,
         "float": fp,
         "int8": accuracies(quant, tests, mode="quant"),
-        "macs": count_macs(model, (1, *info.input_shape))["total"],
-        "paper_macs": info.paper_macs,
+        "macs": count_macs(model, (1, *model_info(network).input_shape))["total"],
+        "paper_macs": model_info(network).paper_macs,
         "machine": machine_info(),
     }
     _write_json(path, record)
     return record
 
 
-def _after_bn_recalibration(approx, train: Any, tests: dict[str, Any], network: str) -> dict[str, float]:
+def _after_bn_recalibration(approx, splits: Splits, tests: dict[str, Any], network: str) -> dict[str, float]:
     """Accuracy after re-estimating BatchNorm statistics under the behavioral simulation (a copy of the model)."""
     model = copy.deepcopy(approx)
-    recalibrate_batchnorm(model, make_batches(network, train, 100, train=False), BN_RECALIBRATION_SAMPLES)
+    recalibrate_batchnorm(model, fit_batches(network, splits), BN_RECALIBRATION_SAMPLES)
     return accuracies(model, tests)
 
 
@@ -152,42 +131,29 @@ def run_cell(
     root = Path(root)
     folder = cell.folder(root)
     if cell.done(root):
-        result = json.loads((folder / RESULT).read_text())
-        if "after_bn" not in result and (folder / "model.pt").is_file():  # cells finished before this measurement existed
-            splits = load_splits(model_info(cell.network).dataset, data)
-            retrained = _load_retrained(cell, root).to(device)
-            result["after_bn"] = _after_bn_recalibration(retrained, splits.train, test_sets(cell.network, splits), cell.network)
-            _write_json(folder / RESULT, result)
-        return result
-    info = model_info(cell.network)
-    splits = load_splits(info.dataset, data)
-    train_images = splits.train if cell.train_subset is None else splits.train.subset(cell.train_subset)
-    model = float_network(cell.network, weights) if weights is not None else base_network(cell.network, root, splits, progress=progress, device=device)
-    table = resolve_table(cell.multiplier)
-    calib = make_batches(cell.network, splits.train, 64, train=False)
-    approx = approximate_network(model, table, calib, CALIBRATION_BATCHES).to(device)  # before, fit, retraining and after all run on device
-    tests = test_sets(cell.network, splits)
+        return json.loads((folder / RESULT).read_text())
+    prepared = prepare(cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device,
+                       progress=progress)  # before, fit, retraining and after all run on device
+    approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
     before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}.json")
     eval_seconds = time.perf_counter() - start
-    fit_batches = make_batches(cell.network, splits.train, 100, train=False)
+    fitting = prepared.fit_batches()
     if cell.mode == "errormodel":
-        _save_neuron_samples(approx, fit_batches, folder / NEURONS)
-    fitted = cell.mode == "errormodel"  # refit and hybrid apply to the error model only
-    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=cell.refit_every if fitted else 0,
-                           hybrid=cell.hybrid if fitted else 0.0, device=device)
+        _save_neuron_samples(approx, fitting, folder / NEURONS)
+    config = cell.retrain_config(device)
     record = recover(
         approx,
         config,
-        make_batches(cell.network, train_images, config.batch_size, train=True, seed=cell.seed),
-        fit_batches=fit_batches,
+        prepared.train_batches(config.batch_size, seed=cell.seed, subset=cell.train_subset),
+        fit_batches=fitting,
         workdir=folder,
         error_model=error_model,
         progress=progress,
     )
     after = accuracies(approx, tests)
     save_network(approx, folder / "model.pt")
-    after_bn = _after_bn_recalibration(approx, splits.train, tests, cell.network)
+    after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network)
     result = {
         "cell": cell.to_dict(),
         "key": cell.key,
@@ -253,7 +219,7 @@ def cross_evaluate(
 ) -> dict[str, Any] | None:
     """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
     root = Path(root)
-    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset, grid.refit_every, grid.hybrid)
+    source = grid.cell(network, trained_for, mode, grid.seeds[0])
     if not source.done(root):
         return None
     path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"

@@ -21,14 +21,12 @@ from approxhil.hil import protocol, regs
 from approxhil.hil.backend import Backend
 from approxhil.hil.errors import BitstreamError, HilError
 from approxhil.hil.hwh import HwhInfo, file_sha256, read_hwh
-from approxhil.hil.sources import HW_DIR
+from approxhil.hdl import hw_dir
 
 DEFAULT_BOARD = "pynq-z2"
 #: Configs of the default bitstream (hw/Makefile CONFIGS, the RTL default): exact, then the paper's eight.
 BOARD_CONFIGS = ("0000", "1100", "2200", "3300", "1110", "3330", "2220", "3333", "2222")
 BOARD_LANES = 4
-#: Where ``make bitstream`` leaves its outputs.
-BUILD_DIR = HW_DIR / "build"
 #: Largest contiguous buffer the driver allocates (PYNQ-Z2 images reserve 128 MB of CMA).
 MAX_BUFFER_BYTES = 1 << 24
 #: Extra bytes of the receive buffer, so an over-long answer is seen as such instead of overrunning.
@@ -94,7 +92,7 @@ def _core_driver(pynq: Any) -> type:
 
 def locate_bitstream(bitstream: str | os.PathLike | None, board: str = DEFAULT_BOARD) -> tuple[Path, Path]:
     """The ``.bit`` and its ``.hwh``: the given path, or ``hw/build/<board>/approxhil_<board>.bit``."""
-    bit = Path(bitstream) if bitstream else BUILD_DIR / board / f"approxhil_{board}.bit"
+    bit = Path(bitstream) if bitstream else hw_dir() / "build" / board / f"approxhil_{board}.bit"
     if bit.suffix != ".bit":
         raise BitstreamError(f"{bit} is not a .bit file", fix="pass the bitstream (.bit) with its .hwh beside it")
     if not bit.is_file():

@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from approxhil.errors import SpecError
-from approxhil.rtl.sources import REPO_ROOT, RTL_DIR
-
-#: The folder the generated netlists live in.
-SMAPPROX_DIR = RTL_DIR / "smapprox"
+from approxhil.hdl import rtl_dir
 
 
 def maj(x: int, y: int, z: int) -> int:
@@ -427,10 +424,11 @@ def generate_all() -> dict[str, str]:
     return {name: build().verilog() for name, build in GENERATORS.items()}
 
 
-def write_all(folder: Path = SMAPPROX_DIR) -> list[Path]:
-    """Rewrite the generated netlists in ``folder`` (atomically, one file per module)."""
+def write_all(folder: Path | None = None) -> list[Path]:
+    """Rewrite the generated netlists in ``folder`` (default ``rtl/smapprox``), atomically, one file per module."""
     from approxhil.atomic import write_text
 
+    folder = rtl_dir() / "smapprox" if folder is None else folder
     paths = []
     for name, text in generate_all().items():
         path = folder / f"{name}.v"
@@ -441,5 +439,5 @@ def write_all(folder: Path = SMAPPROX_DIR) -> list[Path]:
 
 if __name__ == "__main__":
     for written in write_all():
-        print(f"wrote {written.relative_to(REPO_ROOT)}")
+        print(f"wrote {written}")
     sys.exit(0)
