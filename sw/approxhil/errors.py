@@ -19,6 +19,10 @@ class SpecError(ApproxHilError, ValueError):
     """A multiplier name or configuration that does not parse."""
 
 
+class ConfigError(ApproxHilError, ValueError):
+    """A setting out of its range (retraining, experiments, baselines, demo)."""
+
+
 class TableError(ApproxHilError, ValueError):
     """A truth table that is corrupt, mismatched or of the wrong shape, dtype, range or encoding."""
 

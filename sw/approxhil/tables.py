@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from approxhil import __version__
 from approxhil.atomic import atomic_path
 from approxhil.errors import TableError
+from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics
 from approxhil.encoding import Encoding, operands, sign_magnitude
 
@@ -167,31 +167,10 @@ class TruthTable:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TruthTable":
         """Read and verify a table file; raise :class:`TableError` naming what is wrong."""
-        path = Path(path)
-        if not path.is_file():
-            raise TableError(f"truth-table file {path} does not exist", fix="export one with `approxhil tables export`")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                keys = set(npz.files)
-                if not {"table", "meta"} <= keys:
-                    raise TableError(
-                        f"{path} is not an approxhil truth table (arrays {sorted(keys)}, need table and meta)",
-                        fix="import foreign tables with `approxhil tables import`",
-                    )
-                values = npz["table"]
-                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        except TableError:
-            raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as exc:
-            raise TableError(
-                f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})",
-                fix="re-export the table",
-            ) from None
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise TableError(
-                f"{path}: unsupported format {meta.get('format')!r} version {meta.get('format_version')!r}",
-                fix=f"re-export with approxhil {__version__}",
-            )
+        meta = read_versioned(path, kind="truth table", format=FORMAT, version=FORMAT_VERSION, read=_read_npz, error=TableError,
+                              missing_fix="export one with `approxhil tables export`, or import a foreign table with `approxhil tables import`",
+                              corrupt_fix="re-export the table")
+        values = meta["table"]
         if list(values.shape) != list(meta.get("shape", [])):
             raise TableError(f"{path}: table shape {values.shape} differs from the recorded {meta.get('shape')}")
         if values.dtype != np.int32:
@@ -215,6 +194,18 @@ class TruthTable:
             f"TruthTable(name={self.name!r}, bits={self.bits}, encoding={self.encoding.value}, "
             f"operand_a={self.operand_a}, sha256={self.sha256[:12]})"
         )
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """A table file's metadata with its values under ``table``."""
+    with np.load(path, allow_pickle=False) as npz:
+        keys = set(npz.files)
+        if not {"table", "meta"} <= keys:
+            raise TableError(
+                f"{path} is not an approxhil truth table (arrays {sorted(keys)}, need table and meta)",
+                fix="import foreign tables with `approxhil tables import`",
+            )
+        return {**json.loads(npz["meta"].tobytes().decode("utf-8")), "table": npz["table"]}
 
 
 def _check_values(values: np.ndarray, name: str) -> None:

@@ -41,11 +41,6 @@ class ImageSet:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
-
     def to(self, device: torch.device | str) -> "ImageSet":
         """The same set with its tensors on ``device`` (e.g. a whole CIFAR-10 split on a GPU: 150 MB)."""
         return ImageSet(self.x.to(device), self.y.to(device), self.exact.to(device), self.classes, self.name)

@@ -18,6 +18,7 @@ from approxhil import __version__
 from approxhil.atomic import atomic_path
 from approxhil.errormodel.stats import NeuronStats
 from approxhil.errors import ApproxHilError
+from approxhil.fileformat import read_torch, read_versioned
 
 FORMAT = "approxhil-error-model"
 FORMAT_VERSION = 1
@@ -73,17 +74,8 @@ class ErrorModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ErrorModel":
         """Read an error-model file, refusing anything that is not one."""
-        path = Path(path)
-        if not path.is_file():
-            raise ErrorModelError(f"error-model file {path} does not exist", fix="fit one with `approxhil fit`")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for damaged archives
-            raise ErrorModelError(f"{path} is truncated or corrupt ({type(exc).__name__})", fix="refit the error model") from None
-        if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
-            raise ErrorModelError(f"{path} is not an approxhil error model")
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ErrorModelError(f"{path}: unsupported error-model version {payload.get('format_version')}", fix="refit it")
+        payload = read_versioned(path, kind="error model", format=FORMAT, version=FORMAT_VERSION, read=read_torch, error=ErrorModelError,
+                                 missing_fix="fit one with `approxhil fit`", corrupt_fix="refit the error model")
         layers = {
             name: NeuronStats(
                 mu_y=d["mu_y"], sigma_y=d["sigma_y"], mu_e=d["mu_e"], sigma_e=d["sigma_e"], rho=d["rho"], count=int(d["count"])

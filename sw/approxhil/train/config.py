@@ -6,16 +6,14 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from approxhil.errors import ApproxHilError
+from approxhil.errors import ConfigError
 
 #: errormodel: exact quantized layer + fitted error (the paper's method); behavioral: table lookups with
 #: STE; baseline: multiplicative weight noise; awgn: output noise at a given SNR; quant: plain 8-bit
 #: retraining; none: no retraining (the accuracy before recovery).
 MODES = ("errormodel", "behavioral", "baseline", "awgn", "quant", "none")
 
-
-class ConfigError(ApproxHilError, ValueError):
-    """A retraining or experiment setting out of its range."""
+__all__ = ["MODES", "ConfigError", "RetrainConfig", "check_mode"]
 
 
 def check_mode(mode: str) -> str:
