@@ -8,6 +8,7 @@ test needs no network; everything approxhil itself needs must come from the whee
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -58,8 +59,10 @@ class Installed:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
+    source = root / "source"  # a clean copy: an in-tree build would leave build/ behind (and reuse stale files from it)
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(".git", "build", "results", ".make", ".pytest_cache", "__pycache__", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = dist.glob("approxhil-*.whl")

@@ -21,7 +21,7 @@ def _resource_dir(name: str, env: str) -> Path:
     if override:
         path = Path(override)
     else:
-        path = Path(str(resources.files(__name__) / name))
+        path = Path(str(resources.files(__name__) / name)).resolve()  # a checkout's link names the real folder
     if not path.is_dir():
         raise ToolMissingError(
             f"the {name}/ HDL folder is missing ({path})",
