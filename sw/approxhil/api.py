@@ -36,6 +36,7 @@ _EXPORTS = {
     "Prepared": "approxhil.workflow",
     "approximate_network": "approxhil.workflow",
     "fit": "approxhil.workflow",
+    "fit_network": "approxhil.workflow",
     "accuracies": "approxhil.workflow",
     "evaluation_rows": "approxhil.workflow",
     "summary_rows": "approxhil.workflow",
@@ -60,7 +61,8 @@ _EXPORTS = {
     "build_report": "approxhil.experiments.report",
     "DemoConfig": "approxhil.demo",
     "run_demo": "approxhil.demo",
-    # plots and printing
+    # files, plots and printing
+    "check_output_path": "approxhil.atomic",
     "table_error_figure": "approxhil.plots",
     "neuron_figure": "approxhil.plots",
     "markdown_table": "approxhil.textable",

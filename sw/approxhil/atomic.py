@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from approxhil.errors import ApproxHilError
+
 
 @functools.lru_cache(maxsize=1)
 def _umask() -> int:
@@ -25,6 +27,23 @@ def _umask() -> int:
     return mask
 
 
+class OutputPathError(ApproxHilError, ValueError):
+    """An output path that cannot hold a file (a folder, or below a file)."""
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` if a file can be written there; else :class:`OutputPathError` before any work is done."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputPathError(f"output {target} is a folder", fix=f"name a file, e.g. {target / 'out'}")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"output {target} lies below {parent}, which is a file", fix="choose a path in a folder")
+            break
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
@@ -33,6 +52,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
+    check_output_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)

@@ -21,6 +21,7 @@ import numpy as np
 
 from approxhil import __version__
 from approxhil.atomic import atomic_path
+from approxhil.hashing import file_sha256
 from approxhil.errors import TableError
 from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics
@@ -67,20 +68,24 @@ class TruthTable:
         values = np.asarray(self.values)
         _check_values(values, self.name)
         bits = int(values.shape[0]).bit_length() - 1
-        bound = 1 << (2 * bits)
+        # unsigned: products of two bits-bit operands; signed: at most twice the largest exact |a·b| = 4^(bits-1)
+        bound = 1 << (2 * bits - (1 if self.encoding.signed else 0))
         peak = float(np.abs(values.astype(np.float64)).max(initial=0))
         if peak >= bound:
             raise TableError(
-                f"table {self.name!r}: values out of range for {bits}-bit operands "
+                f"table {self.name!r}: values out of range for {bits}-bit {self.encoding} operands "
                 f"(|p| must be < {bound}, got {peak:.0f})",
-                fix="check the table's bit width and that it holds products, not indices",
+                fix="check the table's encoding and bit width, and that it holds products, not indices",
             )
+        if not self.encoding.signed and float(values.min(initial=0)) < 0:
+            raise TableError(f"table {self.name!r}: negative products in an unsigned table", fix="import it with its signed encoding")
         values = np.array(values, dtype=np.int32, copy=True)
         values.setflags(write=False)
         object.__setattr__(self, "values", values)
         if self.operand_a not in OPERAND_ROLES:
             raise TableError(
-                f"table {self.name!r}: operand_a must be one of {OPERAND_ROLES}, got {self.operand_a!r}"
+                f"table {self.name!r}: operand_a must be one of {OPERAND_ROLES}, got {self.operand_a!r}",
+                fix="--operand-a activation (the default) or weight",
             )
 
     # ----------------------------------------------------------------- shape and operands
@@ -238,7 +243,7 @@ def import_array(
     """Read a foreign 256x256 (or 16x16) table from ``.npy`` or ``.csv`` into a :class:`TruthTable`."""
     path = Path(path)
     if not path.is_file():
-        raise TableError(f"foreign table {path} does not exist")
+        raise TableError(f"foreign table {path} does not exist", fix="name an existing .npy or .csv file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -256,5 +261,5 @@ def import_array(
         name=name or path.stem,
         encoding=Encoding.parse(encoding),
         operand_a=operand_a,
-        provenance=provenance("import", file=path.name, file_sha256=hashlib.sha256(path.read_bytes()).hexdigest()),
+        provenance=provenance("import", file=path.name, file_sha256=file_sha256(path)),
     )

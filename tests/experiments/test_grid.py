@@ -97,3 +97,47 @@ def test_parallel_jobs_fill_the_same_cells(tmp_path: Path) -> None:
     assert len(list((tmp_path / "parallel").glob("**/result.json"))) == 2
     for a, b in zip(serial, parallel):
         assert a["after"]["test"] == pytest.approx(b["after"]["test"], abs=1.0), a["key"]
+
+
+def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
+    """A finished cell records what it was computed from; a rerun with anything changed is refused, never answered."""
+    import torch
+
+    from approxhil.experiments.grid import StaleResultError
+    from approxhil.experiments.runner import run_cell
+    from approxhil.workflow import float_network, prepare, save_network
+
+    root = tmp_path / "results"
+    cell = Cell(network="digits_cnn", multiplier="2222", mode="behavioral", epochs=1, fit_samples=100, train_subset=128)
+    first = run_cell(cell, root, progress=False)
+    assert set(first["inputs"]) >= {"table", "weights", "data", "error_model", "approxhil"}
+    path = cell.folder(root) / "result.json"
+    saved = path.read_text()
+    stamp = path.stat().st_mtime_ns
+    assert run_cell(cell, root, progress=False)["after"] == first["after"] and path.stat().st_mtime_ns == stamp
+
+    float_path = root / "digits_cnn" / "float" / "model.pt"
+    other = float_network("digits_cnn", float_path)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    save_network(other, tmp_path / "other.pt")
+    with pytest.raises(StaleResultError, match="weights"):
+        run_cell(cell, root, progress=False, weights=tmp_path / "other.pt")
+    prepared = prepare("digits_cnn", "2222", root=root)
+    from approxhil.workflow import fit
+
+    em = fit(prepared.approx, prepared.fit_batches(), 64, progress=False)
+    with pytest.raises(StaleResultError, match="error_model"):
+        run_cell(cell, root, progress=False, error_model=em)
+
+    legacy = json.loads(path.read_text())
+    del legacy["inputs"]  # a result from before inputs were recorded
+    path.write_text(json.dumps(legacy))
+    assert run_cell(cell, root, progress=False)["after"] == first["after"]  # the defaults it was made with
+    with pytest.raises(StaleResultError, match="before inputs were recorded"):
+        run_cell(cell, root, progress=False, weights=tmp_path / "other.pt")
+    path.write_text(saved)
+    save_network(other, float_path)  # the float network under the results root changed
+    with pytest.raises(StaleResultError, match="weights"):
+        run_cell(cell, root, progress=False)
+    assert path.read_text() == saved  # the refusal wrote nothing

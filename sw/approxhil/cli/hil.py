@@ -49,6 +49,7 @@ def table(
     operand_a: str = typer.Option("activation", help="tensor that feeds the core's operand A: activation | weight"),
 ) -> None:
     """Measure a multiplier's full 256x256 truth table on the accelerator."""
+    api.check_output_path(output)
     name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board) as hw:
         measured = api.measure_table(hw, operand_a=operand_a)
@@ -81,6 +82,7 @@ def fit(
     board: Optional[str] = typer.Option(None, help="pynq: board name (default pynq-z2)"),
 ) -> None:
     """Fit the error model from layer outputs measured on the accelerator (then: approxhil retrain --error-model)."""
+    api.check_output_path(output)
     name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board) as hw:
         em = api.fit_on_hardware(hw, model, name, samples, batch_size, weights=weights, data=data)

@@ -22,6 +22,7 @@ def export(
     timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
 ) -> None:
     """Simulate a netlist exhaustively and write its truth table (provenance: simulator, RTL hashes)."""
+    api.check_output_path(output)
     table = api.simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r} ({simulator} {table.provenance['simulator_version']})")
@@ -42,6 +43,7 @@ def import_(
     timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
 ) -> None:
     """Turn a combinational 8x8 multiplier in Verilog into a truth table by exhaustive simulation."""
+    api.check_output_path(output)
     table = api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")

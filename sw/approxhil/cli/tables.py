@@ -27,6 +27,7 @@ def export(
     operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
 ) -> None:
     """Export a golden-model truth table."""
+    api.check_output_path(output)
     table = api.golden_table(config, encoding=encoding, operand_a=operand_a)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")
@@ -54,6 +55,7 @@ def import_(
     operand_a: str = typer.Option("activation"),
 ) -> None:
     """Import a foreign 256x256 (or 16x16) table from .npy or .csv."""
+    api.check_output_path(output)
     table = api.import_array(source, name=name, encoding=encoding, operand_a=operand_a)
     table.save(output)
     typer.echo(f"wrote {output}: {table!r}")

@@ -23,8 +23,8 @@ def fit(
     data: Optional[Path] = typer.Option(None, help=DATA_HELP),
 ) -> None:
     """Fit the per-neuron error model from the behavioral simulation."""
-    prepared = api.prepare(model, multiplier, weights=weights, data=data)
-    em = api.fit(prepared.approx, prepared.fit_batches(), samples)
+    api.check_output_path(output)
+    em = api.fit_network(model, multiplier, samples, weights=weights, data=data)
     em.save(output)
     typer.echo(api.markdown_table(api.summary_rows(em), floatfmt=".4g"))
     typer.echo(f"wrote {output} ({em.samples} samples, {em.meta['fit_seconds']:.1f} s)")

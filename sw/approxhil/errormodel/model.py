@@ -7,6 +7,8 @@ atomic write. Loading for a network checks the model fingerprint and every layer
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,8 @@ FORMAT_VERSION = 1
 class ErrorModelError(ApproxHilError, ValueError):
     """An error-model file that is corrupt or does not belong to the network or multiplier at hand."""
 
+    default_fix = "refit the error model for this network and multiplier (`approxhil fit`)"
+
 
 @dataclass
 class ErrorModel:
@@ -42,6 +46,15 @@ class ErrorModel:
     samples: int
     source: str = "behavioral"
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def sha256(self) -> str:
+        """Identifies the fitted statistics (and what they were fitted for), whatever file they came from."""
+        digest = hashlib.sha256(json.dumps([self.fingerprint, sorted(self.tables.items()), self.samples, self.source]).encode())
+        for name in sorted(self.layers):
+            for key, value in sorted(self.layers[name].as_dict().items()):
+                digest.update(f"{name}/{key}".encode())
+                digest.update(value.detach().to(torch.float64).cpu().numpy().tobytes())
+        return digest.hexdigest()
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-layer means of ρ, μ_ε and σ_ε (what reports tabulate, small enough for a result record)."""

@@ -10,7 +10,7 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from approxhil.errors import ApproxHilError
 from approxhil.multipliers.compose import PAPER_CONFIGS
@@ -112,16 +112,46 @@ class Grid:
             yield self.cell(*combination)
 
 
+class StaleResultError(ApproxHilError, ValueError):
+    """A finished result that was computed from other inputs than the run asking for it."""
+
+
+#: Inputs a reused result must share with the run asking for it (the toolkit version is recorded only).
+COMPARED_INPUTS = ("table", "weights", "data", "error_model")
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A result record; a damaged one is named with the fix (rerun the cell)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApproxHilError(f"result file {path} is damaged ({exc})", fix=f"delete {Path(path).parent} to rerun the cell") from None
+
+
+def check_inputs(result: dict[str, Any], current: dict[str, str | None], folder: Path) -> None:
+    """Refuse to reuse ``result`` when anything it was computed from differs from ``current``.
+
+    Results from before inputs were recorded carry only their table's checksum: they are reused when the
+    table matches and the run uses the default weights and no given error model (what they were made with).
+    """
+    fix = f"use another --results folder for these inputs, or delete {folder} to recompute the cell"
+    recorded = result.get("inputs")
+    if recorded is None:
+        legacy_ok = (result.get("table", {}).get("sha256") == current["table"] and current.get("weights") == current.get("default_weights")
+                     and current.get("error_model") is None)
+        if not legacy_ok:
+            raise StaleResultError(f"{folder} holds a result from before inputs were recorded, and this run's table, weights or "
+                                   "error model may differ from it", fix=fix)
+        return
+    changed = [f"{k} {str(recorded.get(k))[:12]} → {str(current.get(k))[:12]}" for k in COMPARED_INPUTS if recorded.get(k) != current.get(k)]
+    if changed:
+        raise StaleResultError(f"{folder} holds a result computed from other inputs ({'; '.join(changed)})", fix=fix)
+
+
 def load_results(root: str | Path) -> list[dict]:
     """Every finished cell's result record under ``root`` (unreadable files are reported, not skipped silently).
 
     Only cells at ``<network>/<multiplier>/<mode>/<run>/`` count: another results root kept inside this one
     (e.g. ``results/gpu``) is reported on its own.
     """
-    records = []
-    for path in sorted(Path(root).glob(f"*/*/*/*/{RESULT}")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise ApproxHilError(f"result file {path} is damaged ({exc})", fix=f"delete {path.parent} to rerun the cell") from None
-    return records
+    return [read_result(path) for path in sorted(Path(root).glob(f"*/*/*/*/{RESULT}"))]

@@ -19,6 +19,7 @@ import torch
 from approxhil.atomic import atomic_path, write_text
 from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
+from approxhil.errors import ConfigError
 from approxhil.errormodel.fit import sample_neurons
 from approxhil.experiments.grid import RESULT, Cell, Grid
 from approxhil.machine import machine_info
@@ -28,8 +29,12 @@ from approxhil.multipliers.golden import resolve_table
 from approxhil.nn import approx_layers, set_multiplier
 from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
+from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
+from approxhil.hashing import file_sha256
 from approxhil.workflow import (
     FLOAT_EPOCHS,
+    input_fingerprints,
+    weights_file,
     accuracies,
     approximate_network,
     base_network,
@@ -48,12 +53,12 @@ BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
 
 
-def _save_neuron_samples(model, batches, path: Path) -> None:
+def _save_neuron_samples(model, batches, path: Path, progress: bool = False) -> None:
     """Exact outputs and errors of three neurons of the first and last approximate layer (Fig. 3/4)."""
     names = list(approx_layers(model))
     arrays = {}
     for tag, name in (("first", names[0]), ("last", names[-1])):
-        y, e = sample_neurons(model, batches, NEURON_SAMPLES, name)
+        y, e = sample_neurons(model, batches, NEURON_SAMPLES, name, progress=progress)
         arrays[f"{tag}_y"], arrays[f"{tag}_e"] = y, e
         arrays[f"{tag}_name"] = np.array(name)
     with atomic_path(path) as tmp:
@@ -72,9 +77,16 @@ def base_record(
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
     path = root / network / "base.json"
-    if path.is_file():
-        return json.loads(path.read_text())
     splits = load_splits(model_info(network).dataset, data)
+    if path.is_file():
+        record = read_result(path)
+        weights = weights_file(network, root=root)
+        current = {"weights": file_sha256(weights) if weights.is_file() else None, "data": splits.fingerprint}
+        recorded = record.get("inputs", current)  # records from before inputs were kept: the default weights, the shared data
+        if recorded != current:
+            raise StaleResultError(f"{path} was computed from other weights or data than this run's",
+                                   fix=f"use another --results folder, or delete {path} to recompute it")
+        return record
     model = base_network(network, root, splits, float_epochs, progress, device)
     tests = test_sets(network, splits)
     model.eval()
@@ -86,17 +98,18 @@ def base_record(
         "int8": accuracies(quant, tests, mode="quant"),
         "macs": count_macs(model, (1, *model_info(network).input_shape))["total"],
         "paper_macs": model_info(network).paper_macs,
+        "inputs": {"weights": file_sha256(weights_file(network, root=root)), "data": splits.fingerprint},
         "machine": machine_info(),
     }
     _write_json(path, record)
     return record
 
 
-def _after_bn_recalibration(approx, splits: Splits, tests: dict[str, Any], network: str) -> dict[str, float]:
+def _after_bn_recalibration(approx, splits: Splits, tests: dict[str, Any], network: str, progress: bool = False) -> dict[str, float]:
     """Accuracy after re-estimating BatchNorm statistics under the behavioral simulation (a copy of the model)."""
     model = copy.deepcopy(approx)
-    recalibrate_batchnorm(model, fit_batches(network, splits), BN_RECALIBRATION_SAMPLES)
-    return accuracies(model, tests)
+    recalibrate_batchnorm(model, fit_batches(network, splits), BN_RECALIBRATION_SAMPLES, progress=progress)
+    return accuracies(model, tests, progress=progress)
 
 
 def _load_retrained(cell: Cell, root: Path):
@@ -104,12 +117,19 @@ def _load_retrained(cell: Cell, root: Path):
     return load_retrained(cell.network, resolve_table(cell.multiplier), cell.folder(root) / "model.pt")
 
 
-def _before(approx, tests: dict[str, Any], path: Path) -> dict[str, float]:
-    """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier."""
+def _before(approx, tests: dict[str, Any], path: Path, data: str, progress: bool = False) -> dict[str, float]:
+    """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier.
+
+    Cached per table and weights (the file name) and data (inside; records without it predate the check).
+    """
     if path.is_file():
-        return json.loads(path.read_text())
-    before = accuracies(approx, tests)
-    _write_json(path, before)
+        cached = read_result(path)
+        if "accuracy" not in cached:
+            return cached
+        if cached.get("data") == data:
+            return cached["accuracy"]
+    before = accuracies(approx, tests, progress=progress)
+    _write_json(path, {"accuracy": before, "data": data})
     return before
 
 
@@ -131,16 +151,20 @@ def run_cell(
     root = Path(root)
     folder = cell.folder(root)
     if cell.done(root):
-        return json.loads((folder / RESULT).read_text())
+        result = read_result(folder / RESULT)
+        check_inputs(result, _current_inputs(cell, root, data, weights, error_model), folder)
+        return result
     prepared = prepare(cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device,
                        progress=progress)  # before, fit, retraining and after all run on device
     approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
-    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}.json")
+    inputs = prepared.inputs(error_model)
+    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
+                     inputs["data"], progress)
     eval_seconds = time.perf_counter() - start
     fitting = prepared.fit_batches()
     if cell.mode == "errormodel":
-        _save_neuron_samples(approx, fitting, folder / NEURONS)
+        _save_neuron_samples(approx, fitting, folder / NEURONS, progress)
     config = cell.retrain_config(device)
     record = recover(
         approx,
@@ -150,13 +174,15 @@ def run_cell(
         workdir=folder,
         error_model=error_model,
         progress=progress,
+        inputs=inputs,
     )
-    after = accuracies(approx, tests)
+    after = accuracies(approx, tests, progress=progress)
     save_network(approx, folder / "model.pt")
-    after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network)
+    after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network, progress)
     result = {
         "cell": cell.to_dict(),
         "key": cell.key,
+        "inputs": inputs,
         "table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()},
         "before": before,
         "after": after,
@@ -169,6 +195,20 @@ def run_cell(
     return result
 
 
+def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None,
+                    error_model: ErrorModel | None) -> dict[str, str | None]:
+    """What the cell would be computed from now (without computing it)."""
+    splits = load_splits(model_info(cell.network).dataset, data)
+    path = weights_file(cell.network, weights, root)
+    if not path.is_file():  # the float network trained under root is gone
+        return {"table": resolve_table(cell.multiplier).sha256, "weights": None, "data": splits.fingerprint,
+                "error_model": error_model.sha256() if error_model is not None else None}
+    current = input_fingerprints(resolve_table(cell.multiplier), path, splits, error_model)
+    default = weights_file(cell.network, None, root) if weights is not None else path
+    current["default_weights"] = file_sha256(default) if default.is_file() else None
+    return current
+
+
 def run_grid(
     grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True, jobs: int = 1
 ) -> list[dict[str, Any]]:
@@ -178,6 +218,8 @@ def run_grid(
     kernel launches, so several processes share one device at close to their single speed. Epoch times
     recorded by parallel cells include that sharing.
     """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}", fix="1 runs cells one after another; N runs N at once")
     root = Path(root)
     for network in grid.networks:
         base_record(network, root, data, progress, device=device)
@@ -223,15 +265,21 @@ def cross_evaluate(
     if not source.done(root):
         return None
     path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"
+    table = resolve_table(evaluated_on)
     if path.is_file():
-        return json.loads(path.read_text())
+        record = read_result(path)
+        if record.get("evaluated_sha256", table.sha256) != table.sha256:
+            raise StaleResultError(f"{path} was evaluated on another table than {evaluated_on} is now",
+                                   fix=f"delete {path} to evaluate again")
+        return record
     splits = load_splits(model_info(network).dataset, data)
     approx = _load_retrained(source, root).to(device)
-    set_multiplier(approx, resolve_table(evaluated_on))
+    set_multiplier(approx, table)
     record = {
         "network": network,
         "trained_for": trained_for,
         "evaluated_on": evaluated_on,
+        "evaluated_sha256": table.sha256,
         "mode": mode,
         "source": source.key,
         "accuracy": accuracies(approx, test_sets(network, splits)),

@@ -8,6 +8,8 @@ from approxhil.errors import ApproxHilError
 class HilError(ApproxHilError, RuntimeError):
     """A measurement on the accelerator (board or simulated board) that cannot be done or trusted."""
 
+    default_fix = "check the backend named (approxhil hil info shows what it reports)"
+
 
 class HilTimeoutError(HilError):
     """A DMA transfer (send or receive) that did not complete in time."""

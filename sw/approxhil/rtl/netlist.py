@@ -29,6 +29,8 @@ Bit = tuple[str, int]  # (hierarchical net name, bit index)
 class NetlistError(ApproxHilError, ValueError):
     """Verilog that the netlist reader cannot parse, elaborate or evaluate."""
 
+    default_fix = "check the netlist named (approxhil rtl verify runs every check)"
+
 
 # ----------------------------------------------------------------------------- parsing
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -73,6 +74,17 @@ class RunResult:
                 fix="read the simulator log",
             )
         return self
+
+
+def keep_log(log: Path) -> Path:
+    """A copy of a failed run's log in the cache's ``logs`` folder: callers often run in a temporary
+    folder that is gone by the time the user reads the message."""
+    target = cache_dir("logs") / f"{log.parent.name}-{time.strftime('%Y%m%d-%H%M%S')}-{log.name}"
+    try:
+        shutil.copyfile(log, target)
+    except OSError:
+        return log
+    return target
 
 
 def last_error(path: Path) -> str:
@@ -305,7 +317,7 @@ def run(
         )
     except SimulationTimeout:
         raise SimulationTimeout(
-            f"{build_.simulator} simulation of {build_.toplevel} did not finish within {timeout:.0f} s (hang?); log {log}",
+            f"{build_.simulator} simulation of {build_.toplevel} did not finish within {timeout:.0f} s (hang?); log {keep_log(log)}",
             fix="check the design for combinational loops or a missing clock; raise the time-out for slow designs",
         ) from None
     except (RuntimeError, SystemExit):
@@ -313,7 +325,7 @@ def run(
     seconds = time.perf_counter() - start
     if not results.is_file():
         raise ToolFailedError(
-            f"{build_.simulator} simulation of {build_.toplevel} ended without results ({last_error(log)}); log {log}",
+            f"{build_.simulator} simulation of {build_.toplevel} ended without results ({last_error(log)}); log {keep_log(log)}",
             fix="read the simulator log",
         )
     from cocotb_tools.check_results import get_results

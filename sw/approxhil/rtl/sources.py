@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
+from approxhil.hashing import file_sha256
 from approxhil.errors import ToolMissingError
 from approxhil.hdl import rtl_dir
 
@@ -45,7 +46,7 @@ def smapprox_sources(simulation: bool = True) -> list[Path]:
 
 def file_hashes(files: Iterable[Path]) -> dict[str, str]:
     """``{file name: sha256}`` of each source: recorded in the provenance of exported tables."""
-    return {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
+    return {Path(f).name: file_sha256(f) for f in files}
 
 
 def sources_sha256(files: Iterable[Path]) -> str:

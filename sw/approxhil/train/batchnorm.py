@@ -12,6 +12,7 @@ from typing import Iterable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from approxhil.data.batches import take_samples
 from approxhil.data.errors import DataError
@@ -22,7 +23,7 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mode: str = "evaluate") -> int:
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mode: str = "evaluate", progress: bool = False) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them on ``samples`` inputs in ``mode``.
 
     Uses a cumulative average over the batches (``momentum=None``), then restores each layer's momentum
@@ -41,7 +42,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mod
             m.reset_running_stats()
             m.momentum = None
         model.train()
-        for x, _ in take_samples(batches, samples):
+        for x, _ in tqdm(take_samples(batches, samples), desc="BatchNorm recalibration", unit="batch", disable=not progress, leave=False):
             model(x.to(device))
             seen += x.shape[0]
     finally:

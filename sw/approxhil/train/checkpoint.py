@@ -18,6 +18,8 @@ FORMAT = "approxhil-checkpoint"
 class CheckpointError(ApproxHilError, ValueError):
     """A checkpoint that belongs to another network or run, or that cannot be read."""
 
+    default_fix = "delete the checkpoint to start the run afresh"
+
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` (model/optimizer state dicts, epoch, history, config, fingerprint)."""

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from approxhil.errormodel import ErrorModel
 from approxhil.machine import machine_info
@@ -16,17 +17,18 @@ from approxhil.train.epochs import Batches, run_epochs
 from approxhil.train.modes import apply_mode
 
 
-def evaluate(model: nn.Module, batches: Batches, device: torch.device | str | None = None) -> dict[str, float]:
+def evaluate(model: nn.Module, batches: Batches, device: torch.device | str | None = None, progress: bool = False,
+             desc: str = "evaluate") -> dict[str, float]:
     """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on ``batches``, in eval mode.
 
-    Batches go to ``device`` (default: where the model is).
+    Batches go to ``device`` (default: where the model is); ``progress`` shows a bar named ``desc``.
     """
     device = model_device(model) if device is None else device
     was_training = model.training
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
     with torch.no_grad():
-        for x, y in batches:
+        for x, y in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
             x, y = x.to(device), y.to(device)
             logits = model(x)
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
@@ -47,6 +49,7 @@ def retrain(
     progress: bool = True,
     stop_after: int | None = None,
     refit: "Callable[[nn.Module], ErrorModel] | None" = None,
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Retrain an approximate network in ``config.mode``; returns per-epoch history and timings.
 
@@ -54,7 +57,8 @@ def retrain(
     it is positioned at each epoch, so a resumed run sees the same data as an uninterrupted one. With ``workdir`` a checkpoint is written atomically after every epoch and an
     existing one of the same network and settings is resumed. ``stop_after`` ends the call after that many
     epochs of this call (used to test interruption). ``refit(model)`` fits a new error model; it is
-    called every ``config.refit_every`` epochs in ``errormodel`` mode.
+    called every ``config.refit_every`` epochs in ``errormodel`` mode. ``inputs`` (fingerprints of the table,
+    weights, data, error model) are kept in the checkpoint: a run is resumed only from its own inputs.
     """
     device = torch.device(config.device)
     model.to(device)
@@ -68,7 +72,8 @@ def retrain(
             apply_mode(model, "errormodel", error_model=refit(model), behavioral_layers=config.behavioral_layers)
 
     history = run_epochs(
-        model, train_batches, optimizer, epochs=config.effective_epochs, seed=config.seed, settings=config.to_dict(),
+        model, train_batches, optimizer, epochs=config.effective_epochs, seed=config.seed,
+        settings=config.to_dict() if inputs is None else {**config.to_dict(), "inputs": inputs},
         checkpoint=Path(workdir) / "checkpoint.pt" if workdir is not None else None, device=device, desc=config.mode,
         progress=progress, stop_after=stop_after, before_epoch=refit_if_due,
     )

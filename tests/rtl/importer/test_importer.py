@@ -3,6 +3,7 @@ with a clear message and no table file is written."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,4 +104,7 @@ def test_import_refuses_a_hang(tmp_path: Path) -> None:
     res = cli("rtl", "import", str(src), "--top", "ring", "-o", str(out), "--simulator", "icarus", "--timeout", "8")
     assert res.returncode == 2 and ("did not finish" in res.stderr or "loop" in res.stderr), res.stderr
     assert not out.exists()
+    if "did not finish" in res.stderr:  # the message names a log the user can still open
+        log = Path(re.search(r"log (\S+\.log)", res.stderr).group(1))
+        assert log.is_file() and log.stat().st_size > 0, res.stderr
 
