@@ -9,9 +9,8 @@ from typing import Optional
 import typer
 
 from approxhil import api
+from approxhil.cli.common import Data, Weights
 
-WEIGHTS_HELP = "network weights (.h5 Keras ResNet8 or a saved state); default: the pretrained ResNet8"
-DATA_HELP = "data location (CIFAR-10 batches folder, archive or npz)"
 
 
 def fit(
@@ -19,8 +18,8 @@ def fit(
     multiplier: str = typer.Option(..., help="config (3330) or table file (.npz)"),
     output: Path = typer.Option(..., "--output", "-o", help="error-model file to write"),
     samples: int = typer.Option(1000, help="training images to fit on (p)"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    weights: Weights = None,
+    data: Data = None,
 ) -> None:
     """Fit the per-neuron error model from the behavioral simulation."""
     api.check_output_path(output)
@@ -41,8 +40,8 @@ def retrain(
     train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images"),
     refit_every: int = typer.Option(0, help="refit the error model every N epochs (0: once, as the paper)"),
     hybrid: float = typer.Option(0.0, help="behavioral simulation in layers whose error model raises the loss by more than this fraction"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    weights: Weights = None,
+    data: Data = None,
     results: Path = typer.Option(Path("results"), help="results root; the run's folder is resumed if interrupted"),
     device: str = typer.Option("cpu"),
 ) -> None:
@@ -58,9 +57,9 @@ def retrain(
 def evaluate(
     model: str = typer.Option("resnet8"),
     multiplier: str = typer.Option(..., help="config (3330) or table file (.npz) to evaluate with"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
+    weights: Weights = None,
     retrained: Optional[Path] = typer.Option(None, help="a retrained model.pt from `approxhil retrain`"),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    data: Data = None,
 ) -> None:
     """Accuracy of a (retrained) network in exact 8-bit and with the multiplier's behavioral simulation."""
     typer.echo(api.markdown_table(api.evaluation_rows(model, multiplier, weights=weights, retrained=retrained, data=data)))

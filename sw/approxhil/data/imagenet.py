@@ -179,17 +179,9 @@ class FolderBatches(EpochBatches):
         drop_last: bool = False,
         device: torch.device | str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, normalization, shuffle, seed, drop_last, device if device is not None else "cpu")
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.normalization = normalization
-        self.shuffle = shuffle
-        self.seed = seed
         self.num_workers = num_workers
-        self.drop_last = drop_last
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.epoch = 0
 
     def _items(self) -> int:
         return len(self.dataset)
