@@ -15,7 +15,7 @@ demo: install
 	$(PYTHON) -m approxhil demo
 
 test: install
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 bench: install
 	$(PYTHON) -m bench

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from approxhil.rtl.tools import available_simulators
-from approxhil.rtl.verify import Verification, verify
+from approxhil.rtl.verify import Verification, verify_rtl
 
 TARGET_S = 60.0
 
@@ -23,7 +23,7 @@ def run(quick: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-rtl-") as tmp:
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=len(sims) or 1) as pool:
-            results: list[Verification] = list(pool.map(lambda s: verify(s, build_root=Path(tmp) / "build"), sims))
+            results: list[Verification] = list(pool.map(lambda s: verify_rtl(s, build_root=Path(tmp) / "build"), sims))
         total = time.perf_counter() - start
     rows = [{
         "benchmark": "rtl verification",

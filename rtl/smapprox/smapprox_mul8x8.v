@@ -4,7 +4,7 @@
 `default_nettype none
 
 // SMApprox 8x8 unsigned multiplier p = LL + ((HL + LH) << 4) + (HH << 8) from four 4x4 blocks,
-// added exactly by a LUT6_2/CARRY4 ternary adder (SPEC section 1).
+// added exactly by a LUT6_2/CARRY4 ternary adder (docs/multipliers.md).
 module smapprox_mul8x8 #
 (
     // Four decimal digits d_LL d_HL d_LH d_HH, each a 4x4 design 0..4 (e.g. 3330; 0000 is exact):

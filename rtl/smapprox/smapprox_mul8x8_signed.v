@@ -4,7 +4,7 @@
 `default_nettype none
 
 // Signed 8x8 SMApprox multiply in sign-magnitude form: p = sign(a) sign(b) M(|a|, |b|), with M the
-// unsigned core smapprox_mul8x8 #(CONFIG) and |a|, |b| <= 128 (SPEC section 1). Combinational.
+// unsigned core smapprox_mul8x8 #(CONFIG) and |a|, |b| <= 128 (docs/multipliers.md). Combinational.
 module smapprox_mul8x8_signed #
 (
     // Config of the unsigned core, four digits 0..4 (see smapprox_mul8x8).

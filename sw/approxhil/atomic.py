@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from approxhil.errors import ApproxHilError
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (other threads may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class OutputPathError(ApproxHilError, ValueError):
+    """An output path that cannot hold a file (a folder, or below a file)."""
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` if a file can be written there; else :class:`OutputPathError` before any work is done."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputPathError(f"output {target} is a folder", fix=f"name a file, e.g. {target / 'out'}")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"output {target} lies below {parent}, which is a file", fix="choose a path in a folder")
+            break
+    return target
 
 
 @contextlib.contextmanager
@@ -17,6 +52,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
+    check_output_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
@@ -25,6 +61,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; the result gets the user's usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -16,17 +16,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from approxhil.experiments import Grid, base_record, build_report, run_grid
+from approxhil.experiments.grid import Cell, Grid
+from approxhil.experiments.report import build_report
+from approxhil.experiments.runner import base_record, run_grid
+from approxhil.models.registry import model_info
 from approxhil.multipliers.golden import golden_table
+from approxhil.rtl.tools import SIMULATORS
 from approxhil.tables import TruthTable
+from approxhil.train.config import ConfigError
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class DemoConfig:
-    """Settings of the demo; the defaults finish in a few minutes on a 2-core CPU."""
+    """Settings of the demo; the defaults finish in a few minutes on a 2-core CPU.
+
+    Every setting is checked when the config is made, before any simulation or training starts.
+    """
 
     config: str = "2222"
     model: str = "digits_cnn"
+    dataset: str | None = None  # the network's own data set; naming another one is refused
     simulator: str = "verilator"
     rtl: bool = True
     epochs: int = 3
@@ -35,6 +44,15 @@ class DemoConfig:
     modes: tuple[str, ...] = ("errormodel", "behavioral")
     data: Path | None = None
     out: Path = field(default_factory=lambda: Path("build/demo"))
+
+    def __post_init__(self) -> None:
+        info = model_info(self.model)
+        if self.dataset is not None and self.dataset != info.dataset:
+            raise ConfigError(f"network {self.model} runs on {info.dataset}, not {self.dataset}", fix=f"use --dataset {info.dataset} or another --model")
+        if self.rtl and self.simulator not in SIMULATORS:
+            raise ConfigError(f"unknown simulator {self.simulator!r}", fix=f"use one of: {', '.join(SIMULATORS)}")
+        for mode in self.modes:  # the cells the demo will run, validated now
+            Cell(network=self.model, multiplier=self.config, mode=mode, epochs=self.epochs, fit_samples=self.fit_samples, train_subset=self.train_subset)
 
 
 def export_table(cfg: DemoConfig) -> tuple[TruthTable, Path, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Error metrics of an approximate multiplier's truth table (SPEC section 1, paper eq. 2)."""
+"""Error metrics of an approximate multiplier's truth table (docs/multipliers.md, paper eq. 2)."""
 
 from __future__ import annotations
 

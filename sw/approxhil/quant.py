@@ -28,6 +28,8 @@ DEFAULT_PERCENTILE = 99.99
 class CalibrationError(ApproxHilError, RuntimeError):
     """A quantizer used before its step Δ was calibrated, or calibration that saw no usable data."""
 
+    default_fix = "calibrate the model on data that reaches every approximate layer (approxhil.quant.calibrate)"
+
 
 def step_from_range(maxabs: Tensor | float) -> Tensor:
     """Step Δ that maps ``maxabs`` to the largest code 127; Δ = 1 for an all-zero range."""

@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +21,9 @@ import numpy as np
 
 from approxhil import __version__
 from approxhil.atomic import atomic_path
+from approxhil.hashing import file_sha256
 from approxhil.errors import TableError
+from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics
 from approxhil.encoding import Encoding, operands, sign_magnitude
 
@@ -67,20 +68,24 @@ class TruthTable:
         values = np.asarray(self.values)
         _check_values(values, self.name)
         bits = int(values.shape[0]).bit_length() - 1
-        bound = 1 << (2 * bits)
+        # unsigned: products of two bits-bit operands; signed: at most twice the largest exact |a·b| = 4^(bits-1)
+        bound = 1 << (2 * bits - (1 if self.encoding.signed else 0))
         peak = float(np.abs(values.astype(np.float64)).max(initial=0))
         if peak >= bound:
             raise TableError(
-                f"table {self.name!r}: values out of range for {bits}-bit operands "
+                f"table {self.name!r}: values out of range for {bits}-bit {self.encoding} operands "
                 f"(|p| must be < {bound}, got {peak:.0f})",
-                fix="check the table's bit width and that it holds products, not indices",
+                fix="check the table's encoding and bit width, and that it holds products, not indices",
             )
+        if not self.encoding.signed and float(values.min(initial=0)) < 0:
+            raise TableError(f"table {self.name!r}: negative products in an unsigned table", fix="import it with its signed encoding")
         values = np.array(values, dtype=np.int32, copy=True)
         values.setflags(write=False)
         object.__setattr__(self, "values", values)
         if self.operand_a not in OPERAND_ROLES:
             raise TableError(
-                f"table {self.name!r}: operand_a must be one of {OPERAND_ROLES}, got {self.operand_a!r}"
+                f"table {self.name!r}: operand_a must be one of {OPERAND_ROLES}, got {self.operand_a!r}",
+                fix="--operand-a activation (the default) or weight",
             )
 
     # ----------------------------------------------------------------- shape and operands
@@ -167,31 +172,10 @@ class TruthTable:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TruthTable":
         """Read and verify a table file; raise :class:`TableError` naming what is wrong."""
-        path = Path(path)
-        if not path.is_file():
-            raise TableError(f"truth-table file {path} does not exist", fix="export one with `approxhil tables export`")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                keys = set(npz.files)
-                if not {"table", "meta"} <= keys:
-                    raise TableError(
-                        f"{path} is not an approxhil truth table (arrays {sorted(keys)}, need table and meta)",
-                        fix="import foreign tables with `approxhil tables import`",
-                    )
-                values = npz["table"]
-                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        except TableError:
-            raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as exc:
-            raise TableError(
-                f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})",
-                fix="re-export the table",
-            ) from None
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise TableError(
-                f"{path}: unsupported format {meta.get('format')!r} version {meta.get('format_version')!r}",
-                fix=f"re-export with approxhil {__version__}",
-            )
+        meta = read_versioned(path, kind="truth table", format=FORMAT, version=FORMAT_VERSION, read=_read_npz, error=TableError,
+                              missing_fix="export one with `approxhil tables export`, or import a foreign table with `approxhil tables import`",
+                              corrupt_fix="re-export the table")
+        values = meta["table"]
         if list(values.shape) != list(meta.get("shape", [])):
             raise TableError(f"{path}: table shape {values.shape} differs from the recorded {meta.get('shape')}")
         if values.dtype != np.int32:
@@ -215,6 +199,18 @@ class TruthTable:
             f"TruthTable(name={self.name!r}, bits={self.bits}, encoding={self.encoding.value}, "
             f"operand_a={self.operand_a}, sha256={self.sha256[:12]})"
         )
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """A table file's metadata with its values under ``table``."""
+    with np.load(path, allow_pickle=False) as npz:
+        keys = set(npz.files)
+        if not {"table", "meta"} <= keys:
+            raise TableError(
+                f"{path} is not an approxhil truth table (arrays {sorted(keys)}, need table and meta)",
+                fix="import foreign tables with `approxhil tables import`",
+            )
+        return {**json.loads(npz["meta"].tobytes().decode("utf-8")), "table": npz["table"]}
 
 
 def _check_values(values: np.ndarray, name: str) -> None:
@@ -247,7 +243,7 @@ def import_array(
     """Read a foreign 256x256 (or 16x16) table from ``.npy`` or ``.csv`` into a :class:`TruthTable`."""
     path = Path(path)
     if not path.is_file():
-        raise TableError(f"foreign table {path} does not exist")
+        raise TableError(f"foreign table {path} does not exist", fix="name an existing .npy or .csv file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -265,5 +261,5 @@ def import_array(
         name=name or path.stem,
         encoding=Encoding.parse(encoding),
         operand_a=operand_a,
-        provenance=provenance("import", file=path.name, file_sha256=hashlib.sha256(path.read_bytes()).hexdigest()),
+        provenance=provenance("import", file=path.name, file_sha256=file_sha256(path)),
     )

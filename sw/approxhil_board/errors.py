@@ -10,12 +10,18 @@ from __future__ import annotations
 
 
 class ApproxHilError(Exception):
-    """Base error; ``fix`` is a short instruction the CLI prints after the message."""
+    """Base error; ``fix`` is a short instruction the CLI prints after the message.
+
+    Each subclass has a ``default_fix`` for raises that name no better one, so every error a user
+    sees says what to do next.
+    """
+
+    default_fix = "see `approxhil --help` for the accepted values"
 
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.fix = fix
+        self.fix = fix if fix is not None else self.default_fix
 
     def __str__(self) -> str:
         return self.message if not self.fix else f"{self.message} (fix: {self.fix})"
@@ -24,9 +30,13 @@ class ApproxHilError(Exception):
 class ToolMissingError(ApproxHilError, RuntimeError):
     """An external tool (simulator, Yosys, Vivado, a board, pynq) that is not available."""
 
+    default_fix = "run `make install` (or install the tool named)"
+
 
 class HilError(ApproxHilError, RuntimeError):
     """A measurement on the accelerator (board or simulated board) that cannot be done or trusted."""
+
+    default_fix = "check the backend named (approxhil hil info shows what it reports)"
 
 
 class HilTimeoutError(HilError):
@@ -44,21 +54,31 @@ class BitstreamError(HilError):
 class FrameError(HilProtocolError):
     """A frame on the host-agent link that is malformed, too large, truncated or stalled."""
 
+    default_fix = "use an approxhil host and agent of the same version (approxhil hil deploy installs the host's)"
+
 
 class BoardUnreachableError(HilError):
     """The agent's address cannot be reached, or the connection to it was lost."""
+
+    default_fix = "check that the board is on and reachable and that its agent runs (approxhil hil deploy --board USER@HOST starts it)"
 
 
 class AuthError(HilError):
     """The host and the agent do not share the deployment's secret (or a proof was replayed)."""
 
+    default_fix = "use the secret file `approxhil hil deploy` wrote for this board (--secret-file), or deploy again"
+
 
 class VersionMismatchError(HilError):
     """Host and agent disagree on the protocol version, the bitstream or the core's parameters."""
 
+    default_fix = "deploy what this host expects: approxhil hil deploy --board USER@HOST [--bitstream FILE.bit]"
+
 
 class AgentBusyError(HilError):
     """The agent is running another host's job (it runs one job at a time)."""
+
+    default_fix = "wait for the running job to finish and retry"
 
 
 #: Errors that cross the link by name; anything else arrives as a :class:`HilError`.

@@ -99,12 +99,13 @@ def test_missing_data_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.M
     assert str(tmp_path / "nowhere" / "cifar-10-batches-py") in message
     assert "cifar-10-python.tar.gz" in message and "cifar10_uint8.npz" in message
     monkeypatch.setenv("APPROXHIL_DATA", str(tmp_path / "env"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(paths, "_REPO", tmp_path / "repo")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
     with pytest.raises(DataMissingError) as info:
         load_cifar10()
-    for folder in ("env", "data", "repo/data", "shared/data"):
+    for folder in ("env", "work/data", "shared/data"):
         assert str(tmp_path / folder) in str(info.value)
+    assert str(paths.data_dirs()[-1]) in str(info.value)  # the user data folder
     (tmp_path / "env").mkdir()
     fake_cifar(tmp_path / "env")
     assert load_cifar10().source == str(tmp_path / "env" / "cifar-10-batches-py")

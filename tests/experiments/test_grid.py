@@ -12,20 +12,49 @@ from approxhil.experiments import Cell, Grid, build_report, load_results, run_gr
 
 
 def test_cell_keys_and_validation() -> None:
-    cell = Cell("resnet8", "3330", "errormodel", seed=1, epochs=5, fit_samples=1000, train_subset=None)
+    cell = Cell(network="resnet8", multiplier="3330", mode="errormodel", seed=1, epochs=5, fit_samples=1000, train_subset=None)
     assert cell.key == "resnet8/3330/errormodel/ep5-p1000-nall-s1"
-    assert Cell("resnet8", "3330", "errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
-    assert Cell("resnet8", "3330", "behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
+    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
+    assert Cell(network="resnet8", multiplier="3330", mode="behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
     with pytest.raises(ApproxHilError, match="refit_every"):
-        Cell("resnet8", "3330", "errormodel", refit_every=-1)
-    assert Cell("resnet8", "3330", "errormodel", refit_every=1, hybrid=0.1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=-1)
+    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1, hybrid=0.1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
     with pytest.raises(ApproxHilError, match="hybrid"):
-        Cell("resnet8", "3330", "errormodel", hybrid=-0.1)
-    assert Cell("digits_cnn", "build/t/2222-rtl.npz", "behavioral").multiplier_label == "2222-rtl"
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", hybrid=-0.1)
+    assert Cell(network="digits_cnn", multiplier="build/t/2222-rtl.npz", mode="behavioral").multiplier_label == "2222-rtl"
     with pytest.raises(ApproxHilError):
-        Cell("resnet8", "3330", "sgd")
+        Cell(network="resnet8", multiplier="3330", mode="sgd")
     with pytest.raises(ApproxHilError):
-        Cell("resnet8", "39", "errormodel")
+        Cell(network="resnet8", multiplier="39", mode="errormodel")
+    with pytest.raises(ApproxHilError, match="hybrid"):  # checked even where the mode ignores it
+        Cell(network="resnet8", multiplier="3330", mode="behavioral", hybrid=-0.1)
+    for bad in ({"epochs": -1}, {"fit_samples": 0}, {"train_subset": 0}):
+        with pytest.raises(ApproxHilError, match="epochs|fit samples|train subset"):
+            Cell(network="resnet8", multiplier="3330", mode="errormodel", **bad)
+    with pytest.raises(TypeError):
+        Cell("resnet8", "3330", "errormodel")  # type: ignore[misc]  # keyword-only: no five integers in a row
+
+
+def test_grid_validates_every_cell_when_made() -> None:
+    with pytest.raises(ApproxHilError, match="no modes"):
+        Grid(modes=())
+    with pytest.raises(ApproxHilError, match="unknown retraining mode"):
+        Grid(modes=("errormodel", "sgd"))
+    with pytest.raises(ApproxHilError):
+        Grid(cross=("39",))
+    grid = Grid(networks=("digits_cnn",), multipliers=("2222",), modes=("behavioral",), epochs=2, refit_every=3)
+    assert grid.cell("digits_cnn", "2222", "behavioral", 0).retrain_config().refit_every == 0  # refit applies to the error model only
+
+
+def test_report_refuses_an_empty_results_folder(tmp_path: Path) -> None:
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "results.md").write_text("good report")
+    for root in (tmp_path / "missing", tmp_path / "empty"):
+        root.mkdir(exist_ok=root.name == "missing") if root.name == "empty" else None
+        with pytest.raises(ApproxHilError, match="no finished experiment cells"):
+            build_report(root, out)
+    assert (out / "results.md").read_text() == "good report"
 
 
 def test_grid_runs_resumes_and_reports(tmp_path: Path) -> None:
@@ -68,3 +97,47 @@ def test_parallel_jobs_fill_the_same_cells(tmp_path: Path) -> None:
     assert len(list((tmp_path / "parallel").glob("**/result.json"))) == 2
     for a, b in zip(serial, parallel):
         assert a["after"]["test"] == pytest.approx(b["after"]["test"], abs=1.0), a["key"]
+
+
+def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
+    """A finished cell records what it was computed from; a rerun with anything changed is refused, never answered."""
+    import torch
+
+    from approxhil.experiments.grid import StaleResultError
+    from approxhil.experiments.runner import run_cell
+    from approxhil.workflow import float_network, prepare, save_network
+
+    root = tmp_path / "results"
+    cell = Cell(network="digits_cnn", multiplier="2222", mode="behavioral", epochs=1, fit_samples=100, train_subset=128)
+    first = run_cell(cell, root, progress=False)
+    assert set(first["inputs"]) >= {"table", "weights", "data", "error_model", "approxhil"}
+    path = cell.folder(root) / "result.json"
+    saved = path.read_text()
+    stamp = path.stat().st_mtime_ns
+    assert run_cell(cell, root, progress=False)["after"] == first["after"] and path.stat().st_mtime_ns == stamp
+
+    float_path = root / "digits_cnn" / "float" / "model.pt"
+    other = float_network("digits_cnn", float_path)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    save_network(other, tmp_path / "other.pt")
+    with pytest.raises(StaleResultError, match="weights"):
+        run_cell(cell, root, progress=False, weights=tmp_path / "other.pt")
+    prepared = prepare("digits_cnn", "2222", root=root)
+    from approxhil.workflow import fit
+
+    em = fit(prepared.approx, prepared.fit_batches(), 64, progress=False)
+    with pytest.raises(StaleResultError, match="error_model"):
+        run_cell(cell, root, progress=False, error_model=em)
+
+    legacy = json.loads(path.read_text())
+    del legacy["inputs"]  # a result from before inputs were recorded
+    path.write_text(json.dumps(legacy))
+    assert run_cell(cell, root, progress=False)["after"] == first["after"]  # the defaults it was made with
+    with pytest.raises(StaleResultError, match="before inputs were recorded"):
+        run_cell(cell, root, progress=False, weights=tmp_path / "other.pt")
+    path.write_text(saved)
+    save_network(other, float_path)  # the float network under the results root changed
+    with pytest.raises(StaleResultError, match="weights"):
+        run_cell(cell, root, progress=False)
+    assert path.read_text() == saved  # the refusal wrote nothing

@@ -12,7 +12,8 @@ import pytest
 
 from approxhil.errors import ToolMissingError
 from approxhil.hil.sim import core_parameters
-from approxhil.hil.sources import HW_DIR, accelerator_sources
+from approxhil.hdl import hw_dir
+from approxhil.hil.sources import accelerator_sources
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil_board.pynq_backend import BOARD_CONFIGS, BOARD_LANES, estimate_throughput
 
@@ -29,7 +30,7 @@ def _tcl(tmp_path: Path, board: str = "pynq-z2", lanes: int = 4, configs: str = 
     if shutil.which("tclsh") is None:
         pytest.skip("tclsh not installed (apt: tcl)")
     probe = tmp_path / "probe.tcl"
-    probe.write_text(TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=HW_DIR / "tcl" / "settings.tcl"))
+    probe.write_text(TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=hw_dir() / "tcl" / "settings.tcl"))
     out = subprocess.run(["tclsh", str(probe)], capture_output=True, text=True, timeout=60, check=True).stdout
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
 
@@ -57,10 +58,10 @@ def test_tcl_refuses_bad_settings(tmp_path: Path, kwargs: dict, message: str) ->
 
 
 def test_board_defaults_agree_in_makefile_rtl_and_driver() -> None:
-    makefile = (HW_DIR / "Makefile").read_text()
+    makefile = (hw_dir() / "Makefile").read_text()
     assert re.search(r"^CONFIGS \?= (.+)$", makefile, re.M).group(1).split() == list(BOARD_CONFIGS)
     assert re.search(r"^LANES \?= (\d+)$", makefile, re.M).group(1) == str(BOARD_LANES)
-    rtl = (HW_DIR / "rtl" / "approxhil_accel.v").read_text()
+    rtl = (hw_dir() / "rtl" / "approxhil_accel.v").read_text()
     default = re.search(r"parameter \[16\*NUM_CONFIGS-1:0\] CONFIGS = \{([^}]*)\}", rtl).group(1)
     entries = [f"{int(v):04d}" for v in re.findall(r"16'd(\d+)", default)]
     assert tuple(reversed(entries)) == BOARD_CONFIGS  # entry 0 is the last (lowest) in the concatenation
@@ -71,7 +72,7 @@ def test_board_defaults_agree_in_makefile_rtl_and_driver() -> None:
 def test_make_bitstream_runs_the_three_stages_in_order() -> None:
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    out = subprocess.run(["make", "-n", "-C", str(HW_DIR), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["make", "-n", "-C", str(hw_dir()), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True).stdout
     stages = re.findall(r"-source tcl/(\w+)\.tcl -tclargs pynq-z1 build/pynq-z1 4", out)
     assert stages == ["project", "synth", "impl"]
 

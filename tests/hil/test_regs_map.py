@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from approxhil.hil.sources import HW_DIR
+from approxhil.hdl import hw_dir
 from approxhil_board import regs
 
-VERILOG = (HW_DIR / "rtl" / "hil_axil_regs.v").read_text()
+VERILOG = (hw_dir() / "rtl" / "hil_axil_regs.v").read_text()
 
 
 def _body(start: str, end: str) -> str:

@@ -1,4 +1,4 @@
-"""Golden models reproduce SPEC section 1 (the paper's Tables 1 and 2)."""
+"""Golden models reproduce docs/multipliers.md (the paper's Tables 1 and 2)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pytest
 
 from approxhil.errors import ToolMissingError
 from approxhil.rtl.tools import SIMULATORS, find_simulator, find_yosys
-from approxhil.rtl.verify import Verification, verify
+from approxhil.rtl.verify import Verification, verify_rtl
 
 
 def require_simulator(name: str) -> None:
@@ -59,7 +59,7 @@ def verification(session_dir: Path) -> Callable[[str], Verification]:
                 if result_file.is_file():
                     cache[simulator] = pickle.loads(result_file.read_bytes())
                 else:
-                    cache[simulator] = verify(simulator, work_dir=session_dir / f"verify-{simulator}")
+                    cache[simulator] = verify_rtl(simulator, work_dir=session_dir / f"verify-{simulator}")
                     result_file.write_bytes(pickle.dumps(cache[simulator]))
         return cache[simulator]
 

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
 from approxhil.multipliers import PAPER_LUTS_4X4, golden_table
-from approxhil.rtl.sources import REPO_ROOT, file_hashes, smapprox_sources
+from approxhil.rtl.sources import file_hashes, smapprox_sources
 from approxhil.rtl.tools import find_simulator
 from approxhil.rtl.yosys import SynthTarget, synthesize
 from approxhil.tables import TruthTable
 
-CLI = (
-    "import sys\n"
-    "from approxhil.cli import app, main\n"
-    "from approxhil.cli.rtl import app as rtl\n"
-    "if 'rtl' not in {g.name for g in app.registered_groups}: app.add_typer(rtl, name='rtl')\n"
-    "sys.argv[0] = 'approxhil'\n"
-    "main()\n"
-)
+ROOT = Path(__file__).resolve().parents[2]
 
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.rtl
-def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path) -> None:
+def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path, cli: Callable) -> None:
     find_simulator("verilator")
     out = tmp_path / "t.npz"
     res = cli("rtl", "export", "--config", "3330", "--simulator", "verilator", "-o", str(out))
@@ -46,7 +35,7 @@ def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path) -> No
 
 
 @pytest.mark.rtl
-def test_export_of_a_4x4_design_on_icarus(tmp_path: Path) -> None:
+def test_export_of_a_4x4_design_on_icarus(tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "d3.npz"
     res = cli("rtl", "export", "--config", "4x4-3", "--simulator", "icarus", "-o", str(out))
     assert res.returncode == 0, res.stderr
@@ -55,7 +44,7 @@ def test_export_of_a_4x4_design_on_icarus(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["--config", "3930"], ["--config", "3330", "--simulator", "modelsim"],
                                   ["--config", "4x4-2", "--encoding", "sign-magnitude"]])
-def test_export_errors_are_one_line_and_leave_no_file(args: list[str], tmp_path: Path) -> None:
+def test_export_errors_are_one_line_and_leave_no_file(args: list[str], tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "x.npz"
     res = cli("rtl", "export", *args, "-o", str(out))
     assert res.returncode == 2 and res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1
@@ -75,7 +64,7 @@ def test_approximate_4x4_designs_fit_the_paper_lut_budget(yosys_tool) -> None:
 @pytest.mark.rtl
 def test_docs_report_matches_synthesis(yosys_tool) -> None:
     """docs/rtl.md is current: its 4x4 and 3330 rows equal a fresh synthesis."""
-    doc = (REPO_ROOT / "docs" / "rtl.md").read_text()
+    doc = (ROOT / "docs" / "rtl.md").read_text()
     counts = synthesize([SynthTarget("4x4-2", "smapprox_mul4x4_d2", {}), SynthTarget("3330", "smapprox_mul8x8", {"CONFIG": 3330})])
     for label, c in counts.items():
         row = re.search(rf"^\| {re.escape(label)} +\| \S+ +\| (\d+) +\| (\d+) ", doc, re.MULTILINE)

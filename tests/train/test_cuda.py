@@ -74,7 +74,7 @@ def test_retraining_on_cuda_saves_a_network_the_cpu_evaluates_alike(float_digits
 
 def test_grid_cell_runs_on_cuda(tmp_path: Path) -> None:
     """A whole cell (before, fit, retraining, after, BatchNorm recalibration) with device='cuda'."""
-    cell = Cell("digits_cnn", "2222", "errormodel", epochs=1, fit_samples=200, train_subset=256)
+    cell = Cell(network="digits_cnn", multiplier="2222", mode="errormodel", epochs=1, fit_samples=200, train_subset=256)
     result = run_cell(cell, tmp_path, device="cuda", progress=False)
     assert result["machine"].get("gpu") and result["after"]["test"] > 50 and result["after_bn"]["test"] > 50
     saved = json.loads((cell.folder(tmp_path) / "result.json").read_text())

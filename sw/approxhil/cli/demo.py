@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from approxhil.demo import DemoConfig, run_demo
+from approxhil import api
 
 
 def demo(
@@ -23,8 +23,6 @@ def demo(
     out: Path = typer.Option(Path("build/demo"), help="folder for tables, results and plots"),
 ) -> None:
     """Simulate RTL → export table → train 8-bit network → fit error model → retrain → evaluate → report."""
-    from approxhil.models.registry import model_info
-
-    if dataset is not None and dataset != model_info(model).dataset:
-        raise typer.BadParameter(f"network {model} runs on {model_info(model).dataset}, not {dataset}")
-    run_demo(DemoConfig(config, model, simulator, rtl, epochs, fit_samples, train_subset, data=data, out=out), echo=typer.echo)
+    cfg = api.DemoConfig(config=config, model=model, dataset=dataset, simulator=simulator, rtl=rtl, epochs=epochs, fit_samples=fit_samples,
+                         train_subset=train_subset, data=data, out=out)
+    api.run_demo(cfg, echo=typer.echo)

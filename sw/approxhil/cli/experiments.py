@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from approxhil.experiments import Grid, build_report, run_grid
-from approxhil.multipliers.compose import PAPER_CONFIGS
-
+from approxhil import api
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -17,7 +15,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 def experiments(
     networks: str = typer.Option("resnet8", help="comma-separated networks"),
-    multipliers: str = typer.Option(",".join(PAPER_CONFIGS), help="comma-separated multipliers (configs or .npz tables)"),
+    multipliers: str = typer.Option(",".join(api.PAPER_CONFIGS), help="comma-separated multipliers (configs or .npz tables)"),
     modes: str = typer.Option("errormodel,behavioral", help="comma-separated modes"),
     seeds: str = typer.Option("0", help="comma-separated seeds"),
     epochs: int = typer.Option(1, help="retraining epochs per cell"),
@@ -33,15 +31,21 @@ def experiments(
     report: bool = typer.Option(True, help="write docs/results.md afterwards"),
 ) -> None:
     """Run every missing cell of the grid network × multiplier × mode × seed."""
-    grid = Grid(_split(networks), _split(multipliers), _split(modes), tuple(int(s) for s in _split(seeds)), epochs, fit_samples, train_subset, _split(cross), refit_every, hybrid)
-    run_grid(grid, results, data, device, jobs=jobs)
+    try:
+        seed_values = tuple(int(s) for s in _split(seeds))
+    except ValueError:
+        raise typer.BadParameter(f"seeds must be comma-separated integers, got {seeds!r}", param_hint="--seeds") from None
+    grid = api.Grid(networks=_split(networks), multipliers=_split(multipliers), modes=_split(modes), seeds=seed_values, epochs=epochs,
+                    fit_samples=fit_samples, train_subset=train_subset, cross=_split(cross), refit_every=refit_every, hybrid=hybrid)
+    api.run_grid(grid, results, data, device, jobs=jobs)
     if report:
-        typer.echo(f"wrote {build_report(results, Path('docs'))}")
+        typer.echo(f"wrote {api.build_report(results, Path('docs'))}")
 
 
 def report(
     results: Path = typer.Option(Path("results"), help="results root"),
     out: Path = typer.Option(Path("docs"), help="folder for results.md and plots/"),
+    luts: Path = typer.Option(Path("docs/rtl.json"), help="LUT counts written by `approxhil rtl yosys --write`"),
 ) -> None:
     """Write results.md and plots from whatever cells exist."""
-    typer.echo(f"wrote {build_report(results, out)}")
+    typer.echo(f"wrote {api.build_report(results, out, luts=luts)}")

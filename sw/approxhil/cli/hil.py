@@ -8,10 +8,7 @@ from typing import Optional
 
 import typer
 
-from approxhil.hil import compare_tables, fit_on_backend, measure_table, open_backend
-from approxhil.multipliers.golden import golden_table
-from approxhil.multipliers.spec import parse_multiplier
-from approxhil.textable import markdown_table
+from approxhil import api
 
 app = typer.Typer(
     help="Hardware in the loop: the accelerator on a board (remote: through its agent; pynq: on the board itself) or in RTL simulation (sim).",
@@ -27,7 +24,7 @@ SECRET_HELP = "remote: the board's secret (default: where `approxhil hil deploy`
 
 
 def _open(backend: str, config: Optional[str], configs: Optional[str], simulator: str, lanes: Optional[int], bitstream: Optional[Path], board: Optional[str], secret_file: Optional[Path]):
-    return open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board, secret_file=secret_file)
+    return api.open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board, secret_file=secret_file)
 
 
 @app.command("info")
@@ -62,12 +59,13 @@ def table(
     operand_a: str = typer.Option("activation", help="tensor that feeds the core's operand A: activation | weight"),
 ) -> None:
     """Measure a multiplier's full 256x256 truth table on the accelerator."""
-    name = parse_multiplier(config).name
+    api.check_output_path(output)
+    name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board, secret_file) as hw:
-        measured = measure_table(hw, operand_a=operand_a)
+        measured = api.measure_table(hw, operand_a=operand_a)
         stats = hw.stats
     measured.save(output)
-    diff = compare_tables(measured, golden_table(name, operand_a=operand_a))
+    diff = api.compare_tables(measured, api.golden_table(name, operand_a=operand_a))
     rate = stats.pairs / stats.seconds if stats.seconds else float("nan")
     typer.echo(f"wrote {output}: {measured!r}")
     typer.echo(f"measured on {measured.provenance['backend']}: {stats.pairs:,} pairs in {stats.seconds:.2f} s ({rate:,.0f} pairs/s)")
@@ -95,23 +93,12 @@ def fit(
     secret_file: Optional[Path] = typer.Option(None, help=SECRET_HELP),
 ) -> None:
     """Fit the error model from layer outputs measured on the accelerator (then: approxhil retrain --error-model)."""
-    from approxhil.models.registry import model_info
-    from approxhil.workflow import approximate_network, float_network, load_splits, make_batches
-
-    name = parse_multiplier(config).name
-    info = model_info(model)
-    splits = load_splits(info.dataset, data)
-    network = float_network(model, weights)
+    api.check_output_path(output)
+    name = api.parse_multiplier(config).name
     with _open(backend, name, configs, simulator, lanes, bitstream, board, secret_file) as hw:
-        measured = measure_table(hw)
-        approx = approximate_network(network, measured, make_batches(model, splits.train, 64, train=False))
-        em = fit_on_backend(hw, approx, make_batches(model, splits.train, batch_size, train=False), samples, tables={name: measured})
+        em = api.fit_on_hardware(hw, model, name, samples, batch_size, weights=weights, data=data)
     em.save(output)
-    rows = [
-        {"layer": layer, "neurons": int(s.mu_e.numel()), "mean mu_e": float(s.mu_e.mean()), "mean sigma_e": float(s.sigma_e.mean()), "mean rho": float(s.rho.mean())}
-        for layer, s in em.layers.items()
-    ]
-    typer.echo(markdown_table(rows, floatfmt=".4g"))
+    typer.echo(api.markdown_table(api.summary_rows(em), floatfmt=".4g"))
     hil = em.meta["hil"]
     typer.echo(f"wrote {output} ({em.samples} samples from {em.source}: {hil['pairs']:,} operand pairs in {hil['jobs']} jobs, {em.meta['fit_seconds']:.1f} s)")
 
@@ -134,8 +121,6 @@ def deploy_command(
     timeout: float = typer.Option(120.0, help="seconds to wait for the agent to answer"),
 ) -> None:
     """Copy the agent, the bitstream and a secret to a board, start the agent and check it answers."""
-    from approxhil.hil.deploy import deploy
-
     options: list[str] = []
     if ssh_config:
         options += ["-F", str(ssh_config)]
@@ -143,7 +128,7 @@ def deploy_command(
         options += ["-i", str(identity)]
     for option in ssh_option:
         options += ["-o", option]
-    done = deploy(
+    done = api.deploy(
         board, bitstream=bitstream, board_name=board_name, port=port, bind=bind, board_dir=board_dir, python=python,
         start=start, ssh_options=options, secret_file=secret_file, new_secret=new_secret, timeout=timeout,
     )

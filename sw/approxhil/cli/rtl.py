@@ -7,46 +7,45 @@ from typing import Optional
 
 import typer
 
+from approxhil import api
+from approxhil.cli.common import Encoding, OperandA, TableOutput, Timeout, write_table
+
 app = typer.Typer(help="RTL: export simulated tables, import Verilog multipliers, verify, Yosys report.", no_args_is_help=True)
 
 
 @app.command("export")
 def export(
     config: str = typer.Option(..., "--config", "-c", help="SMApprox config (3330) or 4x4 design (4x4-2)"),
-    output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
+    output: TableOutput = ...,
     simulator: str = typer.Option("verilator", help="verilator | icarus"),
-    encoding: Optional[str] = typer.Option(None, help="unsigned | sign-magnitude (default: sign-magnitude for 8x8)"),
-    operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
-    timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
+    encoding: Encoding = None,
+    operand_a: OperandA = "activation",
+    timeout: Timeout = 300.0,
 ) -> None:
     """Simulate a netlist exhaustively and write its truth table (provenance: simulator, RTL hashes)."""
-    from approxhil.rtl.export import simulate_table
-
-    table = simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r} ({simulator} {table.provenance['simulator_version']})")
+    api.check_output_path(output)
+    table = api.simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
+    write_table(output, table, f" ({simulator} {table.provenance['simulator_version']})")
 
 
 @app.command("import")
 def import_(
     source: Path = typer.Argument(..., help="Verilog file holding the multiplier"),
     top: str = typer.Option(..., "--top", help="module name"),
-    output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
+    output: TableOutput = ...,
     a: str = typer.Option("A", "--a", help="operand A port (8 bits)"),
     b: str = typer.Option("B", "--b", help="operand B port (8 bits)"),
     y: str = typer.Option("O", "--y", help="product port (16 or 17 bits)"),
     signed: bool = typer.Option(False, "--signed", help="two's-complement operands and product"),
     simulator: str = typer.Option("icarus", help="icarus | verilator"),
     name: Optional[str] = typer.Option(None, help="multiplier name (default: the module name)"),
-    operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
-    timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
+    operand_a: OperandA = "activation",
+    timeout: Timeout = 300.0,
 ) -> None:
     """Turn a combinational 8x8 multiplier in Verilog into a truth table by exhaustive simulation."""
-    from approxhil.rtl.importer import import_verilog
-
-    table = import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r}")
+    api.check_output_path(output)
+    write_table(output, api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a,
+                                           timeout=timeout))
 
 
 @app.command("verify")
@@ -54,36 +53,28 @@ def verify(
     simulator: list[str] = typer.Option(["icarus", "verilator"], "--simulator", "-s", help="simulators to run (repeat)"),
 ) -> None:
     """Sweep every 4x4 design, every paper config, 0000 and the signed wrapper; compare with the golden models."""
-    from approxhil.errors import ToolFailedError
-    from approxhil.rtl.verify import verify as run_verify
-    from approxhil.textable import markdown_table
-
-    failed = []
+    results = []
     for sim in simulator:
-        result = run_verify(sim)
-        typer.echo(markdown_table(result.rows()))
+        result = api.verify_rtl(sim)
+        typer.echo(api.markdown_table(result.rows()))
         typer.echo(
             f"{result.simulator} {result.version}: {result.pairs} pairs, build {result.result.build_seconds:.1f} s, "
             f"sweep {result.result.run_seconds:.1f} s, total {result.seconds:.1f} s\n"
         )
-        failed += [r for r in result.reports.values() if r]
-    if failed:
-        raise ToolFailedError("RTL differs from the golden models: " + " | ".join(failed))
+        results.append(result)
+    for result in results:
+        result.check()
     typer.echo("all tables equal the golden models")
 
 
 @app.command("yosys")
 def yosys(
     write: bool = typer.Option(False, "--write", help="also write docs/rtl.md"),
-    output: Path = typer.Option(Path("docs/rtl.md"), help="where --write puts the report"),
+    output: Path = typer.Option(Path("docs/rtl.md"), help="where --write puts the report (and its rows as .json beside it)"),
 ) -> None:
     """LUT and CARRY4 counts (Yosys synth_xilinx -family xc7) beside the paper's Table 1/2."""
-    from approxhil.atomic import write_text
-    from approxhil.rtl.yosys import lut_report, report_markdown
-    from approxhil.textable import markdown_table
-
-    rows = lut_report()
-    typer.echo(markdown_table(rows))
+    rows = api.lut_report()
+    typer.echo(api.markdown_table(rows))
     if write:
-        write_text(output, report_markdown(rows))
-        typer.echo(f"wrote {output}")
+        for path in api.write_lut_report(rows, output):
+            typer.echo(f"wrote {path}")

@@ -7,7 +7,7 @@ its augmentation from ``(seed, e)`` only, so a run resumed at epoch ``e`` sees t
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -23,7 +23,52 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-class Batches:
+class EpochBatches:
+    """What every batch iterator shares: batch size, order, normalisation, device, its length in batches
+    and the epoch its next pass runs."""
+
+    def __init__(self, batch_size: int, normalization: Normalization, shuffle: bool, seed: int, drop_last: bool,
+                 device: torch.device | str) -> None:
+        if batch_size < 1:
+            raise DataError(f"batch size must be >= 1, got {batch_size}", fix="use a batch size of at least 1")
+        self.batch_size = batch_size
+        self.normalization = normalization
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.device = torch.device(device)
+        self.epoch = 0
+
+    def _items(self) -> int:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        n = self._items()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration run epoch ``epoch`` (a resumed run sees the same batches)."""
+        self.epoch = int(epoch)
+
+
+def take_samples(batches: Iterable, samples: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``samples`` inputs of ``batches`` as ``(x, y)`` (``y`` None for unlabelled ``x`` batches).
+
+    The last batch is cut to fit and no batch beyond it is drawn.
+    """
+    seen = 0
+    if samples <= 0:
+        return
+    for batch in batches:
+        x, y = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
+        x = x[: samples - seen]
+        seen += x.shape[0]
+        yield x, (y[: x.shape[0]] if y is not None else None)
+        if seen >= samples:
+            return
+
+
+class Batches(EpochBatches):
     """Iterate over ``(x, y)``: x float32 normalised [B, C, H, W], y int64 [B], on ``device``.
 
     ``shuffle`` permutes the set each epoch, ``augment`` applies random crop (``padding`` pixels)
@@ -46,29 +91,16 @@ class Batches:
         device: torch.device | str | None = None,
         channels_last: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, normalization, shuffle, seed, drop_last, device if device is not None else images.x.device)
         if len(images) == 0:
             raise DataError(f"image set {images.name or '(unnamed)'} is empty", fix="check the subset selection")
         self.images = images
-        self.batch_size = batch_size
-        self.normalization = normalization
-        self.shuffle = shuffle
         self.augment = augment
         self.padding = padding
-        self.seed = seed
-        self.drop_last = drop_last
-        self.device = torch.device(device) if device is not None else images.x.device
         self.channels_last = channels_last
-        self.epoch = 0
 
-    def __len__(self) -> int:
-        n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration run epoch ``epoch``."""
-        self.epoch = int(epoch)
+    def _items(self) -> int:
+        return len(self.images)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = epoch_generator(self.seed, self.epoch)

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from approxhil.data.batches import epoch_generator
+from approxhil.data.batches import EpochBatches, epoch_generator
 from approxhil.data.errors import DataError, DataMissingError
 from approxhil.data.paths import ENV_VAR, data_dirs
 from approxhil.data.transforms import IMAGENET, Normalization
@@ -160,7 +160,7 @@ class ImageFolder(Dataset):
         return self.preprocess(rgb, rng), label
 
 
-class FolderBatches:
+class FolderBatches(EpochBatches):
     """Seeded, normalised batches of an :class:`ImageFolder`, like :class:`approxhil.data.batches.Batches`.
 
     Each ``iter()`` runs epoch :attr:`epoch` (order from ``(seed, epoch)`` when ``shuffle``) through a
@@ -179,24 +179,12 @@ class FolderBatches:
         drop_last: bool = False,
         device: torch.device | str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, normalization, shuffle, seed, drop_last, device if device is not None else "cpu")
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.normalization = normalization
-        self.shuffle = shuffle
-        self.seed = seed
         self.num_workers = num_workers
-        self.drop_last = drop_last
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.epoch = 0
 
-    def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def _items(self) -> int:
+        return len(self.dataset)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self.epoch

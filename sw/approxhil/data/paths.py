@@ -1,20 +1,20 @@
-"""Where the toolkit looks for data sets when no path is given."""
+"""Where the toolkit looks for data sets and pretrained weights when no path is given."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import platformdirs
+
 ENV_VAR = "APPROXHIL_DATA"
-# sw/approxhil/data/paths.py -> repository root (meaningful for a source checkout).
-_REPO = Path(__file__).resolve().parents[3]
 
 
 def data_dirs() -> list[Path]:
-    """Folders searched in order: ``$APPROXHIL_DATA`` (one or more, ``os.pathsep``-separated),
-    ``./data``, ``<repository>/data`` and ``shared/data`` beside the repository."""
+    """Folders searched in order: ``$APPROXHIL_DATA`` (one or more, ``os.pathsep``-separated), ``./data``,
+    ``../shared/data`` (a shared data folder beside the working folder) and the user data folder."""
     dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
-    dirs += [Path.cwd() / "data", _REPO / "data", _REPO.parent / "shared" / "data"]
+    dirs += [Path.cwd() / "data", Path.cwd().parent / "shared" / "data", Path(platformdirs.user_data_dir("approxhil", appauthor=False))]
     unique: list[Path] = []
     for d in dirs:
         if d not in unique:

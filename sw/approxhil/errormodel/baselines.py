@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from approxhil.errors import ConfigError
+
 
 class WeightNoise(nn.Module):
     """The "baseline model": ``w · (1 + e)``, ``e ~ N(mean, std)`` of the multiplier's relative error, per step."""
@@ -14,7 +16,8 @@ class WeightNoise(nn.Module):
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
         if not (math.isfinite(mean) and math.isfinite(std) and std >= 0):
-            raise ValueError(f"weight-noise baseline needs a finite mean and std ≥ 0, got mean={mean}, std={std}")
+            raise ConfigError(f"weight-noise baseline needs a finite mean and std ≥ 0, got mean={mean}, std={std}",
+                              fix="the multiplier's relative-error statistics are not finite: check its table")
         self.mean = float(mean)
         self.std = float(std)
 
@@ -32,7 +35,7 @@ class AWGN(nn.Module):
     def __init__(self, snr_db: float) -> None:
         super().__init__()
         if not math.isfinite(snr_db):
-            raise ValueError(f"AWGN needs a finite SNR in dB, got {snr_db}")
+            raise ConfigError(f"AWGN needs a finite SNR in dB, got {snr_db}", fix="pass a finite SNR, e.g. 20")
         self.snr_db = float(snr_db)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from approxhil.data.batches import take_samples
 from approxhil.errormodel.model import ErrorModel
 from approxhil.errormodel.stats import RunningStats
 from approxhil.errors import ApproxHilError
@@ -48,9 +49,7 @@ def run_approximate(
     pre-bias outputs; ``measure`` supplies ``y_approx`` instead of the table engine. Layer modes and
     perturbations are restored afterwards. Returns the number of samples run.
     """
-    all_layers = approx_layers(model)
-    if not all_layers:
-        raise ApproxHilError("the model has no approximate layers", fix="convert it with approxhil.nn.approximate()")
+    all_layers = approx_layers(model, required=True)
     watched = set(all_layers if layers is None else layers)
     unknown = watched - set(all_layers)
     if unknown:
@@ -81,14 +80,10 @@ def run_approximate(
             handles.append(layer.register_forward_hook(hook_for(name)))
         model.eval()
         with torch.no_grad(), tqdm(total=samples, desc=desc, unit="img", disable=not progress, leave=False) as bar:
-            for batch in batches:
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                x = x[: samples - seen].to(device)
-                model(x)
+            for x, _ in take_samples(batches, samples):
+                model(x.to(device))
                 seen += x.shape[0]
                 bar.update(x.shape[0])
-                if seen >= samples:
-                    break
     finally:
         for h in handles:
             h.remove()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from approxhil.errormodel.model import ErrorModelError
 from approxhil.errormodel.stats import NeuronStats
 
 #: Standard normal samples in the shared table (16 MiB of float32); larger outputs draw fresh noise.
@@ -58,9 +59,9 @@ class ErrorInjection(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         if y.shape[1:] != self.gain.shape:
-            raise ValueError(
-                f"error model fitted for neuron shape {tuple(self.gain.shape)}, layer output is {tuple(y.shape[1:])}; "
-                "refit the error model for this input size"
+            raise ErrorModelError(
+                f"error model fitted for neuron shape {tuple(self.gain.shape)}, layer output is {tuple(y.shape[1:])}",
+                fix="refit the error model for this input size",
             )
         s2 = standard_normal(y.shape, y.device, y.dtype, self.generator, self.fresh_noise)
         return torch.addcmul(torch.addcmul(self.offset, y, self.gain), self.noise_std, s2)

@@ -7,6 +7,8 @@ atomic write. Loading for a network checks the model fingerprint and every layer
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from approxhil import __version__
 from approxhil.atomic import atomic_path
 from approxhil.errormodel.stats import NeuronStats
 from approxhil.errors import ApproxHilError
+from approxhil.fileformat import read_torch, read_versioned
 
 FORMAT = "approxhil-error-model"
 FORMAT_VERSION = 1
@@ -25,6 +28,8 @@ FORMAT_VERSION = 1
 
 class ErrorModelError(ApproxHilError, ValueError):
     """An error-model file that is corrupt or does not belong to the network or multiplier at hand."""
+
+    default_fix = "refit the error model for this network and multiplier (`approxhil fit`)"
 
 
 @dataclass
@@ -41,6 +46,15 @@ class ErrorModel:
     samples: int
     source: str = "behavioral"
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def sha256(self) -> str:
+        """Identifies the fitted statistics (and what they were fitted for), whatever file they came from."""
+        digest = hashlib.sha256(json.dumps([self.fingerprint, sorted(self.tables.items()), self.samples, self.source]).encode())
+        for name in sorted(self.layers):
+            for key, value in sorted(self.layers[name].as_dict().items()):
+                digest.update(f"{name}/{key}".encode())
+                digest.update(value.detach().to(torch.float64).cpu().numpy().tobytes())
+        return digest.hexdigest()
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-layer means of ρ, μ_ε and σ_ε (what reports tabulate, small enough for a result record)."""
@@ -73,17 +87,8 @@ class ErrorModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ErrorModel":
         """Read an error-model file, refusing anything that is not one."""
-        path = Path(path)
-        if not path.is_file():
-            raise ErrorModelError(f"error-model file {path} does not exist", fix="fit one with `approxhil fit`")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for damaged archives
-            raise ErrorModelError(f"{path} is truncated or corrupt ({type(exc).__name__})", fix="refit the error model") from None
-        if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
-            raise ErrorModelError(f"{path} is not an approxhil error model")
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ErrorModelError(f"{path}: unsupported error-model version {payload.get('format_version')}", fix="refit it")
+        payload = read_versioned(path, kind="error model", format=FORMAT, version=FORMAT_VERSION, read=read_torch, error=ErrorModelError,
+                                 missing_fix="fit one with `approxhil fit`", corrupt_fix="refit the error model")
         layers = {
             name: NeuronStats(
                 mu_y=d["mu_y"], sigma_y=d["sigma_y"], mu_e=d["mu_e"], sigma_e=d["sigma_e"], rho=d["rho"], count=int(d["count"])

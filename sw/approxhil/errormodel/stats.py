@@ -17,6 +17,8 @@ from approxhil.errors import ApproxHilError
 class StatisticsError(ApproxHilError, ValueError):
     """Statistics that cannot be computed (NaN/inf samples, wrong shapes, no samples)."""
 
+    default_fix = "fit on more samples, or check the layer outputs for NaN or inf"
+
 
 @dataclass
 class NeuronStats:

@@ -10,19 +10,23 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from approxhil.errors import ApproxHilError
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.spec import parse_multiplier
-from approxhil.train.config import MODES
+from approxhil.train.config import ConfigError, RetrainConfig
 
 RESULT = "result.json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Cell:
-    """One experiment: retrain ``network`` approximated with ``multiplier`` in ``mode``."""
+    """One experiment: retrain ``network`` approximated with ``multiplier`` in ``mode``.
+
+    The retraining settings are validated by :class:`RetrainConfig` (:meth:`retrain_config`), the
+    multiplier by its parser; only ``train_subset`` is checked here.
+    """
 
     network: str
     multiplier: str
@@ -35,13 +39,19 @@ class Cell:
     hybrid: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.refit_every < 0:
-            raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}", fix="0 fits once; N refits every N epochs")
-        if self.hybrid < 0:
-            raise ApproxHilError(f"hybrid tolerance must be >= 0, got {self.hybrid}", fix="0 turns hybrid retraining off; e.g. 0.1")
-        if self.mode not in MODES:
-            raise ApproxHilError(f"unknown mode {self.mode!r}", fix=f"use one of {', '.join(MODES)}")
         parse_multiplier(self.multiplier)
+        self._config(self.refit_every, self.hybrid, "cpu")  # every setting as given, also those the mode ignores
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ConfigError(f"train subset must be >= 1 image, got {self.train_subset}", fix="omit it to retrain on every training image")
+
+    def retrain_config(self, device: str = "cpu") -> RetrainConfig:
+        """The cell's retraining settings; refit and hybrid apply to error-model cells only."""
+        fitted = self.mode == "errormodel"
+        return self._config(self.refit_every if fitted else 0, self.hybrid if fitted else 0.0, device)
+
+    def _config(self, refit_every: int, hybrid: float, device: str) -> RetrainConfig:
+        return RetrainConfig(mode=self.mode, epochs=self.epochs, seed=self.seed, fit_samples=self.fit_samples,
+                             refit_every=refit_every, hybrid=hybrid, device=device)
 
     @property
     def key(self) -> str:
@@ -68,9 +78,9 @@ class Cell:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Grid:
-    """The cartesian product of the listed settings."""
+    """The cartesian product of the listed settings (every cell is validated when the grid is made)."""
 
     networks: tuple[str, ...] = ("resnet8",)
     multipliers: tuple[str, ...] = tuple(PAPER_CONFIGS)
@@ -83,12 +93,59 @@ class Grid:
     refit_every: int = 0
     hybrid: float = 0.0
 
-    def cells(self) -> Iterator[Cell]:
-        for network, multiplier, mode, seed in itertools.product(self.networks, self.multipliers, self.modes, self.seeds):
-            yield Cell(network, multiplier, mode, seed, self.epochs, self.fit_samples, self.train_subset, self.refit_every, self.hybrid)
+    def __post_init__(self) -> None:
+        for name in ("networks", "multipliers", "modes", "seeds"):
+            if not getattr(self, name):
+                raise ConfigError(f"the grid has no {name}", fix=f"name at least one of the {name}")
+        for multiplier in self.cross:
+            parse_multiplier(multiplier)
+        for _ in self.cells():
+            pass
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def cell(self, network: str, multiplier: str, mode: str, seed: int) -> Cell:
+        """The grid's cell for one combination (the grid's shared settings filled in)."""
+        return Cell(network=network, multiplier=multiplier, mode=mode, seed=seed, epochs=self.epochs, fit_samples=self.fit_samples,
+                    train_subset=self.train_subset, refit_every=self.refit_every, hybrid=self.hybrid)
+
+    def cells(self) -> Iterator[Cell]:
+        for combination in itertools.product(self.networks, self.multipliers, self.modes, self.seeds):
+            yield self.cell(*combination)
+
+
+class StaleResultError(ApproxHilError, ValueError):
+    """A finished result that was computed from other inputs than the run asking for it."""
+
+
+#: Inputs a reused result must share with the run asking for it (the toolkit version is recorded only).
+COMPARED_INPUTS = ("table", "weights", "data", "error_model")
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A result record; a damaged one is named with the fix (rerun the cell)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApproxHilError(f"result file {path} is damaged ({exc})", fix=f"delete {Path(path).parent} to rerun the cell") from None
+
+
+def check_inputs(result: dict[str, Any], current: dict[str, str | None], folder: Path) -> None:
+    """Refuse to reuse ``result`` when anything it was computed from differs from ``current``.
+
+    Results from before inputs were recorded carry only their table's checksum: they are reused when the
+    table matches and the run uses the default weights and no given error model (what they were made with).
+    """
+    fix = f"use another --results folder for these inputs, or delete {folder} to recompute the cell"
+    recorded = result.get("inputs")
+    if recorded is None:
+        legacy_ok = (result.get("table", {}).get("sha256") == current["table"] and current.get("weights") == current.get("default_weights")
+                     and current.get("error_model") is None)
+        if not legacy_ok:
+            raise StaleResultError(f"{folder} holds a result from before inputs were recorded, and this run's table, weights or "
+                                   "error model may differ from it", fix=fix)
+        return
+    changed = [f"{k} {str(recorded.get(k))[:12]} → {str(current.get(k))[:12]}" for k in COMPARED_INPUTS if recorded.get(k) != current.get(k)]
+    if changed:
+        raise StaleResultError(f"{folder} holds a result computed from other inputs ({'; '.join(changed)})", fix=fix)
 
 
 def load_results(root: str | Path) -> list[dict]:
@@ -97,10 +154,4 @@ def load_results(root: str | Path) -> list[dict]:
     Only cells at ``<network>/<multiplier>/<mode>/<run>/`` count: another results root kept inside this one
     (e.g. ``results/gpu``) is reported on its own.
     """
-    records = []
-    for path in sorted(Path(root).glob(f"*/*/*/*/{RESULT}")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise ApproxHilError(f"result file {path} is damaged ({exc})", fix=f"delete {path.parent} to rerun the cell") from None
-    return records
+    return [read_result(path) for path in sorted(Path(root).glob(f"*/*/*/*/{RESULT}"))]

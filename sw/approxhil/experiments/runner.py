@@ -17,35 +17,48 @@ import numpy as np
 import torch
 
 from approxhil.atomic import atomic_path, write_text
-from approxhil.errormodel.fit import sample_neurons
 from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
+from approxhil.errors import ConfigError
+from approxhil.errormodel.fit import sample_neurons
+from approxhil.experiments.grid import RESULT, Cell, Grid
 from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
-from approxhil.models.registry import build_model, model_info
+from approxhil.models.registry import model_info
 from approxhil.multipliers.golden import resolve_table
-from approxhil.nn import set_multiplier
-from approxhil.train import RetrainConfig
+from approxhil.nn import approx_layers, set_multiplier
+from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
-from approxhil.train.pretrain import train_float
-from approxhil.workflow import accuracies, load_retrained, approximate_network, float_network, load_splits, make_batches, recover, save_network
+from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
+from approxhil.hashing import file_sha256
+from approxhil.workflow import (
+    FLOAT_EPOCHS,
+    input_fingerprints,
+    weights_file,
+    accuracies,
+    approximate_network,
+    base_network,
+    calibration_batches,
+    fit_batches,
+    load_retrained,
+    load_splits,
+    prepare,
+    recover,
+    save_network,
+    test_sets,
+)
 
-from approxhil.experiments.grid import RESULT, Cell, Grid
-
-CALIBRATION_BATCHES = 4
 NEURONS = "neurons.npz"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
 
 
-def _save_neuron_samples(model, batches, path: Path) -> None:
+def _save_neuron_samples(model, batches, path: Path, progress: bool = False) -> None:
     """Exact outputs and errors of three neurons of the first and last approximate layer (Fig. 3/4)."""
-    from approxhil.nn import approx_layers
-
     names = list(approx_layers(model))
     arrays = {}
     for tag, name in (("first", names[0]), ("last", names[-1])):
-        y, e = sample_neurons(model, batches, NEURON_SAMPLES, name)
+        y, e = sample_neurons(model, batches, NEURON_SAMPLES, name, progress=progress)
         arrays[f"{tag}_y"], arrays[f"{tag}_e"] = y, e
         arrays[f"{tag}_name"] = np.array(name)
     with atomic_path(path) as tmp:
@@ -58,66 +71,45 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
     write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
-def test_sets(network: str, splits: Splits, batch_size: int = 256) -> dict[str, Any]:
-    """Named evaluation sets: CIFAR-10 reports the exact-pixel test images beside the whole test set."""
-    sets = {"test": make_batches(network, splits.test, batch_size, train=False)}
-    if not bool(splits.test.exact.all()):
-        sets["test_exact"] = make_batches(network, splits.test.subset(exact_only=True), batch_size, train=False)
-    return sets
-
-
-def base_network(network: str, root: Path, splits: Splits, float_epochs: int = 30, progress: bool = True, device: str = "cpu"):
-    """The float network: pretrained weights where they exist, else trained once (on ``device``) and cached under ``root``."""
-    if network == "resnet8":
-        return float_network(network)
-    path = root / network / "float" / "model.pt"
-    if path.is_file():
-        return float_network(network, path)
-    torch.manual_seed(0)  # the same float network whichever process or run trains it
-    model = build_model(network)
-    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device)
-    model.cpu()
-    save_network(model, path)
-    return model
-
-
 def base_record(
-    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = 30, device: str = "cpu"
+    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = FLOAT_EPOCHS, device: str = "cpu"
 ) -> dict[str, Any]:
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
     path = root / network / "base.json"
+    splits = load_splits(model_info(network).dataset, data)
     if path.is_file():
-        return json.loads(path.read_text())
-    info = model_info(network)
-    splits = load_splits(info.dataset, data)
+        record = read_result(path)
+        weights = weights_file(network, root=root)
+        current = {"weights": file_sha256(weights) if weights.is_file() else None, "data": splits.fingerprint}
+        recorded = record.get("inputs", current)  # records from before inputs were kept: the default weights, the shared data
+        if recorded != current:
+            raise StaleResultError(f"{path} was computed from other weights or data than this run's",
+                                   fix=f"use another --results folder, or delete {path} to recompute it")
+        return record
     model = base_network(network, root, splits, float_epochs, progress, device)
     tests = test_sets(network, splits)
-    fp = {}
     model.eval()
-    from approxhil.train import evaluate
-
-    for name, batches in tests.items():
-        fp[name] = evaluate(model, batches)["accuracy"]
-    calib = make_batches(network, splits.train, 64, train=False)
-    quant = approximate_network(model, "0000", calib, CALIBRATION_BATCHES)
+    fp = {name: evaluate(model, batches)["accuracy"] for name, batches in tests.items()}
+    quant = approximate_network(model, "0000", calibration_batches(network, splits))
     record = {
         "network": network,
         "float": fp,
         "int8": accuracies(quant, tests, mode="quant"),
-        "macs": count_macs(model, (1, *info.input_shape))["total"],
-        "paper_macs": info.paper_macs,
+        "macs": count_macs(model, (1, *model_info(network).input_shape))["total"],
+        "paper_macs": model_info(network).paper_macs,
+        "inputs": {"weights": file_sha256(weights_file(network, root=root)), "data": splits.fingerprint},
         "machine": machine_info(),
     }
     _write_json(path, record)
     return record
 
 
-def _after_bn_recalibration(approx, train: Any, tests: dict[str, Any], network: str) -> dict[str, float]:
+def _after_bn_recalibration(approx, splits: Splits, tests: dict[str, Any], network: str, progress: bool = False) -> dict[str, float]:
     """Accuracy after re-estimating BatchNorm statistics under the behavioral simulation (a copy of the model)."""
     model = copy.deepcopy(approx)
-    recalibrate_batchnorm(model, make_batches(network, train, 100, train=False), BN_RECALIBRATION_SAMPLES)
-    return accuracies(model, tests)
+    recalibrate_batchnorm(model, fit_batches(network, splits), BN_RECALIBRATION_SAMPLES, progress=progress)
+    return accuracies(model, tests, progress=progress)
 
 
 def _load_retrained(cell: Cell, root: Path):
@@ -125,12 +117,19 @@ def _load_retrained(cell: Cell, root: Path):
     return load_retrained(cell.network, resolve_table(cell.multiplier), cell.folder(root) / "model.pt")
 
 
-def _before(approx, tests: dict[str, Any], path: Path) -> dict[str, float]:
-    """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier."""
+def _before(approx, tests: dict[str, Any], path: Path, data: str, progress: bool = False) -> dict[str, float]:
+    """Accuracy of the calibrated approximate network before retraining; shared by every mode of a multiplier.
+
+    Cached per table and weights (the file name) and data (inside; records without it predate the check).
+    """
     if path.is_file():
-        return json.loads(path.read_text())
-    before = accuracies(approx, tests)
-    _write_json(path, before)
+        cached = read_result(path)
+        if "accuracy" not in cached:
+            return cached
+        if cached.get("data") == data:
+            return cached["accuracy"]
+    before = accuracies(approx, tests, progress=progress)
+    _write_json(path, {"accuracy": before, "data": data})
     return before
 
 
@@ -152,45 +151,38 @@ def run_cell(
     root = Path(root)
     folder = cell.folder(root)
     if cell.done(root):
-        result = json.loads((folder / RESULT).read_text())
-        if "after_bn" not in result and (folder / "model.pt").is_file():  # cells finished before this measurement existed
-            splits = load_splits(model_info(cell.network).dataset, data)
-            retrained = _load_retrained(cell, root).to(device)
-            result["after_bn"] = _after_bn_recalibration(retrained, splits.train, test_sets(cell.network, splits), cell.network)
-            _write_json(folder / RESULT, result)
+        result = read_result(folder / RESULT)
+        check_inputs(result, _current_inputs(cell, root, data, weights, error_model), folder)
         return result
-    info = model_info(cell.network)
-    splits = load_splits(info.dataset, data)
-    train_images = splits.train if cell.train_subset is None else splits.train.subset(cell.train_subset)
-    model = float_network(cell.network, weights) if weights is not None else base_network(cell.network, root, splits, progress=progress, device=device)
-    table = resolve_table(cell.multiplier)
-    calib = make_batches(cell.network, splits.train, 64, train=False)
-    approx = approximate_network(model, table, calib, CALIBRATION_BATCHES).to(device)  # before, fit, retraining and after all run on device
-    tests = test_sets(cell.network, splits)
+    prepared = prepare(cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device,
+                       progress=progress)  # before, fit, retraining and after all run on device
+    approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
-    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}.json")
+    inputs = prepared.inputs(error_model)
+    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
+                     inputs["data"], progress)
     eval_seconds = time.perf_counter() - start
-    fit_batches = make_batches(cell.network, splits.train, 100, train=False)
+    fitting = prepared.fit_batches()
     if cell.mode == "errormodel":
-        _save_neuron_samples(approx, fit_batches, folder / NEURONS)
-    fitted = cell.mode == "errormodel"  # refit and hybrid apply to the error model only
-    config = RetrainConfig(mode=cell.mode, epochs=cell.epochs, seed=cell.seed, fit_samples=cell.fit_samples, refit_every=cell.refit_every if fitted else 0,
-                           hybrid=cell.hybrid if fitted else 0.0, device=device)
+        _save_neuron_samples(approx, fitting, folder / NEURONS, progress)
+    config = cell.retrain_config(device)
     record = recover(
         approx,
         config,
-        make_batches(cell.network, train_images, config.batch_size, train=True, seed=cell.seed),
-        fit_batches=fit_batches,
+        prepared.train_batches(config.batch_size, seed=cell.seed, subset=cell.train_subset),
+        fit_batches=fitting,
         workdir=folder,
         error_model=error_model,
         progress=progress,
+        inputs=inputs,
     )
-    after = accuracies(approx, tests)
+    after = accuracies(approx, tests, progress=progress)
     save_network(approx, folder / "model.pt")
-    after_bn = _after_bn_recalibration(approx, splits.train, tests, cell.network)
+    after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network, progress)
     result = {
         "cell": cell.to_dict(),
         "key": cell.key,
+        "inputs": inputs,
         "table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()},
         "before": before,
         "after": after,
@@ -203,6 +195,20 @@ def run_cell(
     return result
 
 
+def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None,
+                    error_model: ErrorModel | None) -> dict[str, str | None]:
+    """What the cell would be computed from now (without computing it)."""
+    splits = load_splits(model_info(cell.network).dataset, data)
+    path = weights_file(cell.network, weights, root)
+    if not path.is_file():  # the float network trained under root is gone
+        return {"table": resolve_table(cell.multiplier).sha256, "weights": None, "data": splits.fingerprint,
+                "error_model": error_model.sha256() if error_model is not None else None}
+    current = input_fingerprints(resolve_table(cell.multiplier), path, splits, error_model)
+    default = weights_file(cell.network, None, root) if weights is not None else path
+    current["default_weights"] = file_sha256(default) if default.is_file() else None
+    return current
+
+
 def run_grid(
     grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True, jobs: int = 1
 ) -> list[dict[str, Any]]:
@@ -212,6 +218,8 @@ def run_grid(
     kernel launches, so several processes share one device at close to their single speed. Epoch times
     recorded by parallel cells include that sharing.
     """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}", fix="1 runs cells one after another; N runs N at once")
     root = Path(root)
     for network in grid.networks:
         base_record(network, root, data, progress, device=device)
@@ -253,19 +261,25 @@ def cross_evaluate(
 ) -> dict[str, Any] | None:
     """Accuracy of the network retrained for ``trained_for`` when run on ``evaluated_on`` (paper Table 7)."""
     root = Path(root)
-    source = Cell(network, trained_for, mode, grid.seeds[0], grid.epochs, grid.fit_samples, grid.train_subset, grid.refit_every, grid.hybrid)
+    source = grid.cell(network, trained_for, mode, grid.seeds[0])
     if not source.done(root):
         return None
     path = root / network / "cross" / Path(source.key).name / f"{trained_for}-on-{evaluated_on}.json"
+    table = resolve_table(evaluated_on)
     if path.is_file():
-        return json.loads(path.read_text())
+        record = read_result(path)
+        if record.get("evaluated_sha256", table.sha256) != table.sha256:
+            raise StaleResultError(f"{path} was evaluated on another table than {evaluated_on} is now",
+                                   fix=f"delete {path} to evaluate again")
+        return record
     splits = load_splits(model_info(network).dataset, data)
     approx = _load_retrained(source, root).to(device)
-    set_multiplier(approx, resolve_table(evaluated_on))
+    set_multiplier(approx, table)
     record = {
         "network": network,
         "trained_for": trained_for,
         "evaluated_on": evaluated_on,
+        "evaluated_sha256": table.sha256,
         "mode": mode,
         "source": source.key,
         "accuracy": accuracies(approx, test_sets(network, splits)),

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from approxhil.hil.sources import HW_DIR
+from approxhil.hdl import hw_dir
 
 
 def config_dir() -> Path:
@@ -30,4 +30,4 @@ def secret_path(host: str, port: int) -> Path:
 
 def default_bitstream(board: str) -> Path:
     """Where ``make bitstream BOARD=<board>`` leaves the bitstream (its ``.hwh`` beside it)."""
-    return HW_DIR / "build" / board / f"approxhil_{board}.bit"
+    return hw_dir() / "build" / board / f"approxhil_{board}.bit"

@@ -26,3 +26,5 @@ __all__ = [
 
 class DeployError(HilError):
     """A step of ``approxhil hil deploy`` that failed (ssh, copying, installing, starting the agent)."""
+
+    default_fix = "read the failed step's message; `approxhil hil deploy --help` lists the options"

@@ -7,3 +7,5 @@ from approxhil.errors import ApproxHilError
 
 class ModelError(ApproxHilError, ValueError):
     """A network name, input shape, weight file or fingerprint that does not fit the network."""
+
+    default_fix = "use a network name from `approxhil fit --help` and weights of that network"

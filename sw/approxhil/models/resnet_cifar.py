@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from approxhil.models.errors import ModelError
+
 # Keras BatchNormalization defaults: epsilon 1e-3, momentum 0.99 (PyTorch counts momentum the other way).
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
@@ -61,7 +63,7 @@ class CifarResNet(nn.Module):
     def __init__(self, blocks: int, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         if blocks < 1:
-            raise ValueError(f"blocks per stage must be >= 1, got {blocks}")
+            raise ModelError(f"blocks per stage must be >= 1, got {blocks}", fix="resnet8 has 1, resnet14 2 blocks per stage")
         self.blocks = blocks
         self.conv1 = nn.Conv2d(in_channels, STAGE_WIDTHS[0], 3, padding=1)
         self.bn1 = _bn(STAGE_WIDTHS[0])

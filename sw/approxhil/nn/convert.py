@@ -22,9 +22,16 @@ MultiplierArg = Union[MultiplierLike, Mapping[str, MultiplierLike]]
 _UNSUPPORTED = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear, nn.MultiheadAttention)
 
 
-def approx_layers(model: nn.Module) -> dict[str, ApproxLayerMixin]:
-    """Every approximate layer of ``model`` by qualified name, in module order."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, ApproxLayerMixin)}
+def approx_layers(model: nn.Module, required: bool = False) -> dict[str, ApproxLayerMixin]:
+    """Every approximate layer of ``model`` by qualified name, in module order.
+
+    ``required``: a model without any is a :class:`LayerError` (callers that measure, fit or retrain
+    approximate layers need at least one).
+    """
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, ApproxLayerMixin)}
+    if required and not layers:
+        raise LayerError("the model has no approximate layers", fix="convert it with approxhil.nn.approximate()")
+    return layers
 
 
 def set_mode(model: nn.Module, mode: str) -> nn.Module:

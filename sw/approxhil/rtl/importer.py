@@ -9,7 +9,6 @@ between repeats is rejected as well.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Mapping
 
 from approxhil.encoding import Encoding
+from approxhil.hashing import file_sha256
 from approxhil.errors import ApproxHilError, SpecError, ToolFailedError
 from approxhil.rtl.runner import error_lines
 from approxhil.rtl.sources import file_hashes, primitive_sources
@@ -33,6 +33,8 @@ _PRIMITIVES = ("LUT6_2", "CARRY4")
 
 class VerilogImportError(ApproxHilError, ValueError):
     """A Verilog module that is not a combinational multiplier of the expected shape."""
+
+    default_fix = "check the Verilog file, its module and port names (approxhil rtl import --help)"
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def import_verilog(
     """
     path = Path(path).resolve()
     if not path.is_file():
-        raise SpecError(f"Verilog file {path} does not exist")
+        raise SpecError(f"Verilog file {path} does not exist", fix="name the .v file that holds the multiplier")
     if not top.isidentifier() or not all(p.isidentifier() for p in (a, b, y)):
         raise SpecError(f"module and port names must be Verilog identifiers (got {top!r}, {a!r}, {b!r}, {y!r})")
     info = inspect_module(path, top, timeout=timeout)
@@ -156,7 +158,7 @@ def import_verilog(
         provenance=provenance(
             "import",
             file=path.name,
-            file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            file_sha256=file_sha256(path),
             module=top,
             ports={"a": a, "b": b, "y": y},
             simulator=result.simulator,

@@ -2,7 +2,7 @@
 
 Each cell is written down as boolean equations over its input pins; the generator evaluates
 them on all 64 input patterns to derive the ``INIT`` value and prints the equation above the
-instance, so every INIT in the netlists can be traced to the equations of SPEC section 1
+instance, so every INIT in the netlists can be traced to the equations of docs/multipliers.md
 (``approxhil.multipliers.designs4x4``). Run ``python -m approxhil.rtl.netgen`` to rewrite the
 files; the test suite checks that the files on disk equal the generator's output.
 
@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from approxhil.errors import SpecError
-from approxhil.rtl.sources import REPO_ROOT, RTL_DIR
-
-#: The folder the generated netlists live in.
-SMAPPROX_DIR = RTL_DIR / "smapprox"
+from approxhil.hdl import rtl_dir
 
 
 def maj(x: int, y: int, z: int) -> int:
@@ -309,7 +306,7 @@ def design1() -> Netlist:
     return _design_xy(
         "smapprox_mul4x4_d1",
         ["SMApprox 4x4 design 1: exact X = a*b[1:0] and Y = a*b[3:2] on carry chains,",
-         "p = X + (Y << 2) with each carry looking back one bit only (SPEC section 1)."],
+         "p = X + (Y << 2) with each carry looking back one bit only (docs/multipliers.md)."],
         tail,
         [("p[0]", "x[0]"), ("p[1]", "x[1]")],
     )
@@ -352,7 +349,7 @@ def design2() -> Netlist:
     return _design_xor(
         "smapprox_mul4x4_d2",
         ["SMApprox 4x4 design 2: xor of each partial-product column with a one-level carry into",
-         "bits 2..4, g = a3 a2 b3 b2 on bits 6..7 (SPEC section 1). No carry chain."],
+         "bits 2..4, g = a3 a2 b3 b2 on bits 6..7 (docs/multipliers.md). No carry chain."],
         carries=True,
     )
 
@@ -362,7 +359,7 @@ def design3() -> Netlist:
     return _design_xor(
         "smapprox_mul4x4_d3",
         ["SMApprox 4x4 design 3: as design 2 without the carries into bits 3 and 4",
-         "(SPEC section 1). No carry chain."],
+         "(docs/multipliers.md). No carry chain."],
         carries=False,
     )
 
@@ -427,10 +424,11 @@ def generate_all() -> dict[str, str]:
     return {name: build().verilog() for name, build in GENERATORS.items()}
 
 
-def write_all(folder: Path = SMAPPROX_DIR) -> list[Path]:
-    """Rewrite the generated netlists in ``folder`` (atomically, one file per module)."""
+def write_all(folder: Path | None = None) -> list[Path]:
+    """Rewrite the generated netlists in ``folder`` (default ``rtl/smapprox``), atomically, one file per module."""
     from approxhil.atomic import write_text
 
+    folder = rtl_dir() / "smapprox" if folder is None else folder
     paths = []
     for name, text in generate_all().items():
         path = folder / f"{name}.v"
@@ -441,5 +439,5 @@ def write_all(folder: Path = SMAPPROX_DIR) -> list[Path]:
 
 if __name__ == "__main__":
     for written in write_all():
-        print(f"wrote {written.relative_to(REPO_ROOT)}")
+        print(f"wrote {written}")
     sys.exit(0)

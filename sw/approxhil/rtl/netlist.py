@@ -3,7 +3,7 @@
 A third model of every multiplier, independent of the simulators: the Verilog is parsed with
 pyverilog, elaborated for a toplevel and its parameters (hierarchy, parameters and localparams,
 generate-if, continuous assigns), flattened to bit-level nets, and evaluated with numpy on all
-operand pairs at once. ``LUT6_2`` and ``CARRY4`` are evaluated from SPEC section 1 semantics (not
+operand pairs at once. ``LUT6_2`` and ``CARRY4`` are evaluated from the primitive semantics of docs/multipliers.md (not
 from their Verilog models), so a wrong INIT or connection shows up as a mismatch.
 """
 
@@ -28,6 +28,8 @@ Bit = tuple[str, int]  # (hierarchical net name, bit index)
 
 class NetlistError(ApproxHilError, ValueError):
     """Verilog that the netlist reader cannot parse, elaborate or evaluate."""
+
+    default_fix = "check the netlist named (approxhil rtl verify runs every check)"
 
 
 # ----------------------------------------------------------------------------- parsing

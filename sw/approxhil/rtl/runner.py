@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -23,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from approxhil.cache import cache_dir
 from approxhil.errors import ToolFailedError
 from approxhil.rtl.tools import Tool, find_simulator
 
-#: Default build root: ``build/rtl`` in the checkout (git-ignored), overridable by APPROXHIL_BUILD.
-DEFAULT_BUILD_ROOT = Path(os.environ.get("APPROXHIL_BUILD", Path(__file__).resolve().parents[3] / "build" / "rtl"))
 _LOCATION = re.compile(r"[\w./+-]+\.s?vh?:\d+(?::\d+)?")
 #: Verilator options every build gets: UNOPTFLAT only says a vector feeds itself through a
 #: carry chain (bits of one wire depend on each other), which costs speed, not correctness.
@@ -76,6 +76,17 @@ class RunResult:
         return self
 
 
+def keep_log(log: Path) -> Path:
+    """A copy of a failed run's log in the cache's ``logs`` folder: callers often run in a temporary
+    folder that is gone by the time the user reads the message."""
+    target = cache_dir("logs") / f"{log.parent.name}-{time.strftime('%Y%m%d-%H%M%S')}-{log.name}"
+    try:
+        shutil.copyfile(log, target)
+    except OSError:
+        return log
+    return target
+
+
 def last_error(path: Path) -> str:
     """The last line of a log that reports an error or failure (for one-line messages)."""
     try:
@@ -103,6 +114,13 @@ def error_lines(text: str, limit: int = 8) -> list[str]:
     return (errors or hits)[:limit]
 
 
+#: Private methods of cocotb_tools' runners that :func:`_runner_class` overrides (checked, not assumed).
+_EXTENDED = {
+    "icarus": ("_set_env_common", "_build_command", "_execute_cmds"),
+    "verilator": ("_simulator_in_path_build_only", "_set_env_common", "_build_command", "_execute_cmds"),
+}
+
+
 def _runner_class(simulator: str, tool: Tool, deadline: list[float], public: Path | None = None) -> Any:
     """A cocotb runner subclass with our Verilator binary, a time-out and its process group killed.
 
@@ -112,6 +130,14 @@ def _runner_class(simulator: str, tool: Tool, deadline: list[float], public: Pat
     from cocotb_tools.runner import Icarus, Verilator
 
     base = {"icarus": Icarus, "verilator": Verilator}[simulator]
+    missing = [name for name in _EXTENDED[simulator] if not callable(getattr(base, name, None))]
+    if missing:
+        import cocotb
+
+        raise ToolFailedError(
+            f"cocotb {cocotb.__version__} changed the runner internals approxhil extends ({', '.join(missing)})",
+            fix="install a tested cocotb: pip install 'cocotb>=2.0,<2.2'",
+        )
 
     class _Runner(base):  # type: ignore[misc, valid-type]
         def _simulator_in_path_build_only(self) -> None:
@@ -157,6 +183,15 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def default_build_root() -> Path:
+    """Where simulator builds go: ``$APPROXHIL_BUILD`` or ``build/`` in the user cache folder.
+
+    Build folders are keyed by everything they were built from, so checkouts and installs share them.
+    """
+    override = os.environ.get("APPROXHIL_BUILD")
+    return Path(override) if override else cache_dir("build")
 
 
 def build_key(
@@ -206,7 +241,7 @@ def build(
     if simulator != "verilator":
         public_modules = None  # Icarus gives VPI access to every signal anyway
     key = build_key(simulator, tool, toplevel, sources, parameters, build_args, public_modules)
-    build_dir = Path(build_root or DEFAULT_BUILD_ROOT) / f"{toplevel}-{simulator}-{key}"
+    build_dir = Path(build_root or default_build_root()) / f"{toplevel}-{simulator}-{key}"
     stamp = build_dir / "approxhil-build.ok"
     with _locked(build_dir.with_name(build_dir.name + ".lock")):
         if stamp.is_file():
@@ -282,7 +317,7 @@ def run(
         )
     except SimulationTimeout:
         raise SimulationTimeout(
-            f"{build_.simulator} simulation of {build_.toplevel} did not finish within {timeout:.0f} s (hang?); log {log}",
+            f"{build_.simulator} simulation of {build_.toplevel} did not finish within {timeout:.0f} s (hang?); log {keep_log(log)}",
             fix="check the design for combinational loops or a missing clock; raise the time-out for slow designs",
         ) from None
     except (RuntimeError, SystemExit):
@@ -290,7 +325,7 @@ def run(
     seconds = time.perf_counter() - start
     if not results.is_file():
         raise ToolFailedError(
-            f"{build_.simulator} simulation of {build_.toplevel} ended without results ({last_error(log)}); log {log}",
+            f"{build_.simulator} simulation of {build_.toplevel} ended without results ({last_error(log)}); log {keep_log(log)}",
             fix="read the simulator log",
         )
     from cocotb_tools.check_results import get_results

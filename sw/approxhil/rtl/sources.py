@@ -1,4 +1,4 @@
-"""Where the RTL is: the ``rtl/`` folder of the checkout and its file lists (``*.f``).
+"""Where the RTL is: the shipped ``rtl/`` folder (:mod:`approxhil.hdl`) and its file lists (``*.f``).
 
 Simulators, Yosys and Vivado read the same lists: ``rtl/primitives.f`` (simulation models of
 LUT6_2/CARRY4, simulators only) and ``rtl/smapprox.f`` (the multipliers), one path per line,
@@ -8,17 +8,12 @@ relative to the list, ``//`` comments.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Iterable
 
+from approxhil.hashing import file_sha256
 from approxhil.errors import ToolMissingError
-
-#: Repository root: sw/approxhil/rtl/ -> three levels up (the package runs from a source checkout).
-REPO_ROOT = Path(__file__).resolve().parents[3]
-RTL_DIR = Path(os.environ.get("APPROXHIL_RTL", REPO_ROOT / "rtl"))
-PRIMITIVES_F = RTL_DIR / "primitives.f"
-SMAPPROX_F = RTL_DIR / "smapprox.f"
+from approxhil.hdl import rtl_dir
 
 
 def read_file_list(path: Path) -> list[Path]:
@@ -26,7 +21,7 @@ def read_file_list(path: Path) -> list[Path]:
     if not path.is_file():
         raise ToolMissingError(
             f"RTL file list {path} not found",
-            fix="run from a source checkout of approxhil (rtl/ beside sw/) or set APPROXHIL_RTL to the rtl folder",
+            fix="reinstall approxhil, or set APPROXHIL_RTL / APPROXHIL_HW to folders holding complete copies",
         )
     files = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -41,17 +36,17 @@ def read_file_list(path: Path) -> list[Path]:
 
 def primitive_sources() -> list[Path]:
     """Simulation models of LUT6_2 and CARRY4."""
-    return read_file_list(PRIMITIVES_F)
+    return read_file_list(rtl_dir() / "primitives.f")
 
 
 def smapprox_sources(simulation: bool = True) -> list[Path]:
     """Sources of every SMApprox module, primitive models first when ``simulation``."""
-    return (primitive_sources() if simulation else []) + read_file_list(SMAPPROX_F)
+    return (primitive_sources() if simulation else []) + read_file_list(rtl_dir() / "smapprox.f")
 
 
 def file_hashes(files: Iterable[Path]) -> dict[str, str]:
     """``{file name: sha256}`` of each source: recorded in the provenance of exported tables."""
-    return {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
+    return {Path(f).name: file_sha256(f) for f in files}
 
 
 def sources_sha256(files: Iterable[Path]) -> str:

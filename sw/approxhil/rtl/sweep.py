@@ -239,7 +239,3 @@ def load_spec() -> dict[str, Any]:
     """The sweep description the runner passes to the cocotb test (inside the simulator)."""
     return json.loads(os.environ[ENV_SPEC])
 
-
-def pairs_per_second(result: SweepResult) -> float:
-    return (1 << (2 * SWEEP_BITS)) / result.run_seconds if result.run_seconds else float("nan")
-

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from approxhil.errors import ToolFailedError
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.designs4x4 import DESIGNS
 from approxhil.multipliers.golden import golden_table
@@ -66,6 +67,13 @@ class Verification:
     def ok(self) -> bool:
         return all(r is None for r in self.reports.values())
 
+    def check(self) -> "Verification":
+        """Raise :class:`ToolFailedError` naming every table that differs from its golden model."""
+        failed = [r for r in self.reports.values() if r]
+        if failed:
+            raise ToolFailedError("RTL differs from the golden models: " + " | ".join(failed), fix="fix the netlists (or golden models) named")
+        return self
+
     @property
     def pairs(self) -> int:
         return sum(c.golden().size for c in self.checks)
@@ -84,7 +92,7 @@ class Verification:
         ]
 
 
-def verify(
+def verify_rtl(
     simulator: str,
     checks: Sequence[Check] | None = None,
     work_dir: Path | None = None,

@@ -9,13 +9,15 @@ every requested top from a saved copy of the design.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from approxhil.errors import ToolFailedError
+from approxhil.atomic import write_text
+from approxhil.errors import ToolFailedError, ToolMissingError
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.designs4x4 import DESIGNS, PAPER_LUTS_4X4
 from approxhil.rtl.runner import error_lines
@@ -158,14 +160,39 @@ def lut_report(configs: Sequence[str] = ("0000", *PAPER_CONFIGS), signed: Sequen
     return rows
 
 
-def report_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+def write_lut_report(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the LUT report as Markdown at ``path`` and its rows as JSON beside it (same stem, ``.json``).
+
+    The JSON is what other reports read (:func:`read_lut_counts`), so they never run Yosys themselves.
+    """
+    path = Path(path)
+    yosys = find_yosys()
+    data = path.with_suffix(".json")
+    write_text(path, report_markdown(rows, yosys.version))
+    write_text(data, json.dumps({"yosys": yosys.version, "rows": list(rows)}, indent=2, sort_keys=True) + "\n")
+    return path, data
+
+
+def read_lut_counts(path: str | os.PathLike) -> dict[str, int]:
+    """``{multiplier: LUTs}`` from a report written by :func:`write_lut_report` (``approxhil rtl yosys --write``)."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        return {row["multiplier"]: int(row["LUTs (Yosys)"]) for row in rows}
+    except FileNotFoundError:
+        raise ToolMissingError(f"no LUT report at {path}", fix="write it with `approxhil rtl yosys --write`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ToolFailedError(f"LUT report {path} is damaged ({type(exc).__name__}: {exc})",
+                              fix="rewrite it with `approxhil rtl yosys --write`") from None
+
+
+def report_markdown(rows: Sequence[Mapping[str, Any]], yosys_version: str) -> str:
     """``docs/rtl.md``: the LUT table and how it was made."""
     from approxhil.textable import markdown_table
 
-    yosys = find_yosys()
     return (
         "# RTL: LUT and CARRY4 counts\n\n"
-        f"Written by `approxhil rtl yosys --write` with Yosys {yosys.version} "
+        f"Written by `approxhil rtl yosys --write` with Yosys {yosys_version} "
         "(`synth_xilinx -family xc7 -noiopad`), one row per SMApprox netlist of `rtl/smapprox`;\n"
         "each row counts the cells of the module's whole sub-hierarchy. A LUT6_2 counts as one LUT.\n\n"
         "The paper's counts come from Vivado: Table 1 for the 4x4 designs, Table 2 for the 8x8 configs\n"
@@ -179,7 +206,7 @@ def report_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "fold into the LUTs.\n\n"
         + markdown_table(rows)
         + "\n\n## Verification\n\n"
-        "Every netlist is checked bit for bit against the golden models of SPEC section 1 by three\n"
+        "Every netlist is checked bit for bit against the golden models (`docs/multipliers.md`) by three\n"
         "independent models: Icarus and Verilator (cocotb, all 256 pairs of each 4x4 design and all 65,536\n"
         "pairs of 0000, the paper's eight configs and the signed wrapper) and the pyverilog reader, which\n"
         "evaluates the LUT INITs and carry chains in Python. Run `approxhil rtl verify`; `make bench`\n"

@@ -12,7 +12,10 @@ from typing import Iterable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from approxhil.data.batches import take_samples
+from approxhil.data.errors import DataError
 from approxhil.nn import model_device
 from approxhil.train.modes import apply_mode
 
@@ -20,7 +23,7 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mode: str = "evaluate") -> int:
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mode: str = "evaluate", progress: bool = False) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them on ``samples`` inputs in ``mode``.
 
     Uses a cumulative average over the batches (``momentum=None``), then restores each layer's momentum
@@ -39,17 +42,13 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, samples: int, mod
             m.reset_running_stats()
             m.momentum = None
         model.train()
-        for batch in batches:
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = x[: samples - seen].to(device)
-            model(x)
+        for x, _ in tqdm(take_samples(batches, samples), desc="BatchNorm recalibration", unit="batch", disable=not progress, leave=False):
+            model(x.to(device))
             seen += x.shape[0]
-            if seen >= samples:
-                break
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         model.train(was_training)
     if seen == 0:
-        raise ValueError("BatchNorm recalibration saw no data")
+        raise DataError("BatchNorm recalibration saw no data", fix="pass a non-empty data set and samples >= 1")
     return seen

@@ -10,12 +10,15 @@ import torch
 
 from approxhil.atomic import atomic_path
 from approxhil.errors import ApproxHilError
+from approxhil.fileformat import read_torch, read_versioned
 
 FORMAT = "approxhil-checkpoint"
 
 
 class CheckpointError(ApproxHilError, ValueError):
     """A checkpoint that belongs to another network or run, or that cannot be read."""
+
+    default_fix = "delete the checkpoint to start the run afresh"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -31,14 +34,8 @@ def load_checkpoint(path: str | os.PathLike, fingerprint: str, config: dict[str,
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__})", fix=f"delete {path} to start the run afresh"
-        ) from None
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an approxhil checkpoint", fix=f"delete {path}")
+    state = read_versioned(path, kind="checkpoint", format=FORMAT, version=None, read=read_torch, error=CheckpointError,
+                           missing_fix=f"delete {path} to start the run afresh", corrupt_fix=f"delete {path} to start the run afresh")
     if state.get("fingerprint") != fingerprint:
         raise CheckpointError(
             f"checkpoint {path} belongs to another network (fingerprint {str(state.get('fingerprint'))[:12]})",

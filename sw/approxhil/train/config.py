@@ -1,20 +1,29 @@
-"""Retraining configuration, saved as JSON beside its checkpoints and results."""
+"""Retraining configuration: every setting of one run, validated here and only here."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from approxhil.errors import ApproxHilError
+from approxhil.errors import ConfigError
 
 #: errormodel: exact quantized layer + fitted error (the paper's method); behavioral: table lookups with
 #: STE; baseline: multiplicative weight noise; awgn: output noise at a given SNR; quant: plain 8-bit
 #: retraining; none: no retraining (the accuracy before recovery).
 MODES = ("errormodel", "behavioral", "baseline", "awgn", "quant", "none")
 
+__all__ = ["MODES", "ConfigError", "RetrainConfig", "check_mode"]
 
-@dataclass(frozen=True)
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a retraining mode, else a :class:`ConfigError` listing them."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown retraining mode {mode!r}", fix=f"use one of: {', '.join(MODES)}")
+    return mode
+
+
+@dataclass(frozen=True, kw_only=True)
 class RetrainConfig:
     """Hyper-parameters of one retraining run (paper: SGD momentum 0.9, lr 1e-4, batch 64, 5 epochs).
 
@@ -22,6 +31,7 @@ class RetrainConfig:
     paper fits once); it tracks how the error statistics move as retraining changes the weights.
     ``hybrid`` > 0 keeps the behavioral simulation in the layers whose error model raises the loss by
     more than that fraction (:mod:`approxhil.train.hybrid`); ``behavioral_layers`` names them once chosen.
+    Both apply to ``errormodel`` retraining only.
     """
 
     mode: str = "errormodel"
@@ -38,19 +48,24 @@ class RetrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ApproxHilError(f"unknown retraining mode {self.mode!r}", fix=f"use one of: {', '.join(MODES)}")
+        check_mode(self.mode)
         object.__setattr__(self, "behavioral_layers", tuple(self.behavioral_layers))  # JSON gives lists
-        if self.hybrid < 0:
-            raise ApproxHilError(f"hybrid tolerance must be >= 0, got {self.hybrid}", fix="0 turns hybrid retraining off")
-        if self.refit_every < 0:
-            raise ApproxHilError(f"refit_every must be >= 0, got {self.refit_every}")
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.fit_samples < 1:
-            raise ApproxHilError(
-                f"invalid retraining settings: epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
-                f"fit_samples={self.fit_samples}",
-                fix="epochs ≥ 0, batch size ≥ 1, lr > 0, fit samples ≥ 1",
+        problems = [
+            text
+            for bad, text in (
+                (self.epochs < 0, f"epochs must be >= 0, got {self.epochs}"),
+                (self.batch_size < 1, f"batch size must be >= 1, got {self.batch_size}"),
+                (not (self.lr > 0 and math.isfinite(self.lr)), f"learning rate must be a positive number, got {self.lr}"),
+                (not 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+                (self.fit_samples < 1, f"fit samples must be >= 1, got {self.fit_samples}"),
+                (not math.isfinite(self.snr_db), f"SNR must be a finite number of dB, got {self.snr_db}"),
+                (self.refit_every < 0, f"refit_every must be >= 0 (0 fits once), got {self.refit_every}"),
+                (not (self.hybrid >= 0 and math.isfinite(self.hybrid)), f"hybrid tolerance must be >= 0 (0 turns it off), got {self.hybrid}"),
             )
+            if bad
+        ]
+        if problems:
+            raise ConfigError("invalid retraining settings: " + "; ".join(problems), fix="correct the values named")
 
     @property
     def effective_epochs(self) -> int:
@@ -58,11 +73,3 @@ class RetrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RetrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})

@@ -18,8 +18,9 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from approxhil.data.batches import take_samples
+from approxhil.data.errors import DataError
 from approxhil.errormodel import ErrorModel
-from approxhil.errors import ApproxHilError
 from approxhil.nn import approx_layers, model_device
 from approxhil.train.modes import apply_mode
 
@@ -27,16 +28,10 @@ FIDELITY_SEED = 0
 
 
 def _fixed_batch(batches: Iterable, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys, seen = [], [], 0
-    for x, y in batches:
-        xs.append(x[: samples - seen])
-        ys.append(y[: samples - seen])
-        seen += xs[-1].shape[0]
-        if seen >= samples:
-            break
-    if seen == 0:
-        raise ApproxHilError("layer fidelity needs labelled data", fix="pass (image, label) batches")
-    return torch.cat(xs), torch.cat(ys)
+    pairs = list(take_samples(batches, samples))
+    if not pairs or any(y is None for _, y in pairs):
+        raise DataError("layer fidelity needs labelled data", fix="pass (image, label) batches")
+    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
 
 
 @torch.no_grad()
@@ -75,7 +70,6 @@ def layer_fidelity(model: nn.Module, error_model: ErrorModel, batches: Iterable,
 
 
 def select_behavioral_layers(fidelity: dict[str, dict[str, float]], tolerance: float) -> tuple[str, ...]:
-    """Layers whose modelled loss exceeds the all-behavioral loss by more than ``tolerance`` (relative)."""
-    if tolerance <= 0:
-        raise ApproxHilError(f"hybrid tolerance must be > 0, got {tolerance}", fix="e.g. 0.1 keeps layers whose model raises the loss by more than 10 %")
+    """Layers whose modelled loss exceeds the all-behavioral loss by more than ``tolerance`` (relative;
+    validated with the other settings in :class:`~approxhil.train.config.RetrainConfig`)."""
     return tuple(name for name, f in fidelity.items() if f["increase"] > tolerance)

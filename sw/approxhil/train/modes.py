@@ -8,8 +8,8 @@ import numpy as np
 from torch import nn
 
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
-from approxhil.errors import ApproxHilError
 from approxhil.metrics import error_metrics
+from approxhil.train.config import MODES, ConfigError
 from approxhil.models.fingerprint import model_fingerprint
 from approxhil.nn import approx_layers
 
@@ -22,6 +22,10 @@ def _table_relative_error(layer: nn.Module) -> tuple[float, float]:
     return m["mean_rel_error"], m["std_rel_error"]
 
 
+#: Every retraining mode, and ``evaluate`` (the behavioral simulation without perturbation).
+APPLICABLE = (*MODES, "evaluate")
+
+
 def apply_mode(
     model: nn.Module, mode: str, error_model: ErrorModel | None = None, snr_db: float = 20.0, behavioral_layers: Iterable[str] = ()
 ) -> None:
@@ -31,15 +35,15 @@ def apply_mode(
     In ``errormodel`` mode the layers named in ``behavioral_layers`` run the behavioral simulation instead
     of the error model (hybrid retraining, :mod:`approxhil.train.hybrid`).
     """
-    layers = approx_layers(model)
-    if not layers:
-        raise ApproxHilError("the model has no approximate layers", fix="convert it with approxhil.nn.approximate()")
+    if mode not in APPLICABLE:
+        raise ConfigError(f"unknown mode {mode!r}", fix=f"use one of: {', '.join(APPLICABLE)}")
+    layers = approx_layers(model, required=True)
     keep = set(behavioral_layers)
     if keep - set(layers):
-        raise ApproxHilError(f"no approximate layer named {', '.join(sorted(keep - set(layers)))}", fix=f"use names of: {', '.join(layers)}")
+        raise ConfigError(f"no approximate layer named {', '.join(sorted(keep - set(layers)))}", fix=f"use names of: {', '.join(layers)}")
     if mode == "errormodel":
         if error_model is None:
-            raise ApproxHilError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
+            raise ConfigError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
         error_model.check_matches(model_fingerprint(model), {n: l.multiplier_sha256 for n, l in layers.items()})
     for name, layer in layers.items():
         layer.output_perturbation = None
@@ -56,8 +60,6 @@ def apply_mode(
         elif mode == "baseline":
             layer.mode = "quant"
             layer.weight_perturbation = WeightNoise(*_table_relative_error(layer))
-        elif mode == "awgn":
+        else:  # awgn
             layer.mode = "quant"
             layer.output_perturbation = AWGN(snr_db)
-        else:
-            raise ApproxHilError(f"unknown mode {mode!r}")

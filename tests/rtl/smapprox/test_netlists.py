@@ -10,20 +10,21 @@ from approxhil.errors import SpecError, ToolFailedError
 from approxhil.multipliers import PAPER_LUTS_4X4, mul4x4
 from approxhil.rtl import netgen, runner
 from approxhil.rtl.netlist import NetlistError, read_netlist
-from approxhil.rtl.sources import RTL_DIR, read_file_list, smapprox_sources
+from approxhil.hdl import rtl_dir
+from approxhil.rtl.sources import read_file_list, smapprox_sources
 
 
 def test_checked_in_netlists_equal_the_generator() -> None:
     for name, text in netgen.generate_all().items():
-        path = netgen.SMAPPROX_DIR / f"{name}.v"
+        path = rtl_dir() / "smapprox" / f"{name}.v"
         assert path.read_text() == text, f"{path.name} differs from approxhil.rtl.netgen; run python -m approxhil.rtl.netgen"
 
 
 def test_file_lists_name_every_source() -> None:
-    names = {p.name for p in read_file_list(RTL_DIR / "smapprox.f")}
+    names = {p.name for p in read_file_list(rtl_dir() / "smapprox.f")}
     assert {f"smapprox_mul4x4_d{d}.v" for d in range(5)} <= names
     assert {"smapprox_mul8x8.v", "smapprox_mul8x8_signed.v", "smapprox_mul8x8_signed_reg.v", "smapprox_ternary_adder.v"} <= names
-    assert [p.name for p in read_file_list(RTL_DIR / "primitives.f")] == ["LUT6_2.v", "CARRY4.v"]
+    assert [p.name for p in read_file_list(rtl_dir() / "primitives.f")] == ["LUT6_2.v", "CARRY4.v"]
 
 
 @pytest.mark.parametrize("design", [0, 1, 2, 3, 4])

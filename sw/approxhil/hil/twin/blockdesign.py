@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from approxhil.errors import ToolFailedError, ToolMissingError
-from approxhil.hil.sources import HW_DIR
+from approxhil.hdl import hw_dir
 
-TCL_DIR = HW_DIR / "tcl"
 
 #: Stand-ins for the Vivado commands block_design.tcl calls; each records one line (tab-separated).
 STUBS = r"""
@@ -97,13 +96,14 @@ def read_block_design(board: str, lanes: int, configs: Sequence[str], fclk_mhz: 
     tclsh = shutil.which("tclsh")
     if tclsh is None:
         raise ToolMissingError("tclsh is not installed (the twin reads hw/tcl with it)", fix="apt-get install tcl (scripts/install.sh does)")
+    tcl = hw_dir() / "tcl"
     with tempfile.TemporaryDirectory(prefix="approxhil-bd-") as tmp:
         script = Path(tmp) / "probe.tcl"
         fclk = f"{fclk_mhz:g}"
         script.write_text(
             STUBS
             + f"set argv [list {{{board}}} {{{tmp}/build}} {lanes} {{{' '.join(configs)}}} {fclk}]\n"
-            + f"source {{{TCL_DIR / 'settings.tcl'}}}\nsource {{{TCL_DIR / 'block_design.tcl'}}}\n"
+            + f"source {{{tcl / 'settings.tcl'}}}\nsource {{{tcl / 'block_design.tcl'}}}\n"
             + "_emit PART $fpga_part\n"
         )
         proc = subprocess.run([tclsh, str(script)], capture_output=True, text=True, timeout=timeout)

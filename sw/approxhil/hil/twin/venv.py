@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from approxhil.cache import cache_dir
 from approxhil.errors import ToolMissingError
 
 PYNQ_VERSION = "3.1.2"
@@ -72,13 +73,6 @@ class _TwinHook(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _TwinHook())
 '''
 PTH = "import approxhil_twin_boot\n"
-
-
-def cache_dir() -> Path:
-    """The user cache folder (``$APPROXHIL_CACHE``, else ``$XDG_CACHE_HOME/approxhil``, else ``~/.cache/approxhil``)."""
-    if os.environ.get("APPROXHIL_CACHE"):
-        return Path(os.environ["APPROXHIL_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "approxhil"
 
 
 def _version(python: str) -> tuple[int, int] | None:
