@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from approxhil.errors import ApproxHilError, ToolMissingError
 from approxhil.hil import LayerMeasure, measure_table
 from approxhil.hil.sim import DEFAULT_LANES, SimBackend
@@ -71,7 +70,7 @@ def _layer_rows(images: int) -> list[dict]:
     x = next(iter(make_batches("digits_cnn", digits.test, images, train=False)))[0]
     inputs: dict[str, torch.Tensor] = {}
     layers = approx_layers(model)
-    hooks = [l.register_forward_pre_hook(lambda m, a, n=n: inputs.__setitem__(n, a[0])) for n, l in layers.items()]
+    hooks = [layer.register_forward_pre_hook(lambda m, a, n=n: inputs.__setitem__(n, a[0])) for n, layer in layers.items()]
     with torch.no_grad():
         model.eval()(x)
     for h in hooks:
@@ -205,7 +204,7 @@ def _resnet8_rows(images: int) -> list[dict]:
     model = approximate_network(ResNet8(), "0000", [(x, None)], calibration_batches=1)
     layers = approx_layers(model)
     inputs: dict[str, torch.Tensor] = {}
-    hooks = [l.register_forward_pre_hook(lambda m, a, n=n: inputs.__setitem__(n, a[0])) for n, l in layers.items()]
+    hooks = [layer.register_forward_pre_hook(lambda m, a, n=n: inputs.__setitem__(n, a[0])) for n, layer in layers.items()]
     with torch.no_grad():
         model.eval()(x)
     for h in hooks:

@@ -27,9 +27,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,9 @@ class _Job:
 class Agent:
     """Serve ``backend`` to hosts that prove ``secret``, on ``bind:port`` (port 0: any free port)."""
 
-    def __init__(self, backend: Backend, secret: bytes, bind: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits = Limits()) -> None:
+    def __init__(
+        self, backend: Backend, secret: bytes, bind: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits = Limits()
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self._secret = secret
@@ -92,7 +95,7 @@ class Agent:
         while not self._stop.is_set():
             try:
                 conn, peer = self._server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 if self._stop.is_set():
@@ -107,7 +110,12 @@ class Agent:
                     self._sessions.add(thread)
             if crowded:
                 log.warning("refusing %s: %d connections already open", name, self.limits.max_connections)
-                _send_error(conn, AgentBusyError(f"the agent already serves {self.limits.max_connections} connections", fix="close idle connections and retry"))
+                _send_error(
+                    conn,
+                    AgentBusyError(
+                        f"the agent already serves {self.limits.max_connections} connections", fix="close idle connections and retry"
+                    ),
+                )
                 conn.close()
                 continue
             thread.start()
@@ -146,14 +154,20 @@ class Agent:
             return False
         fields = answer.fields
         if answer.kind != "auth":
-            _send_error(conn, HilProtocolError(f"expected the host's auth answer, got {answer.kind!r}", fix="connect with approxhil's remote backend"))
+            _send_error(
+                conn,
+                HilProtocolError(f"expected the host's auth answer, got {answer.kind!r}", fix="connect with approxhil's remote backend"),
+            )
             return False
         if fields.get("protocol") != wire.PROTOCOL_VERSION:
             log.warning("%s speaks protocol %r, this agent %d", peer, fields.get("protocol"), wire.PROTOCOL_VERSION)
-            _send_error(conn, VersionMismatchError(
-                f"this agent (approxhil {__version__}) speaks protocol version {wire.PROTOCOL_VERSION}, the host (approxhil {fields.get('host')}) version {fields.get('protocol')}",
-                fix="deploy the agent of the host's approxhil version: approxhil hil deploy --board USER@HOST",
-            ))
+            _send_error(
+                conn,
+                VersionMismatchError(
+                    f"this agent (approxhil {__version__}) speaks protocol version {wire.PROTOCOL_VERSION}, the host (approxhil {fields.get('host')}) version {fields.get('protocol')}",
+                    fix="deploy the agent of the host's approxhil version: approxhil hil deploy --board USER@HOST",
+                ),
+            )
             return False
         try:
             host_nonce = bytes.fromhex(str(fields.get("nonce")))
@@ -166,7 +180,11 @@ class Agent:
             return False
         proof = auth.agent_proof(self._secret, wire.PROTOCOL_VERSION, agent_nonce, host_nonce)
         limits_out = {"max_body": limits.max_body, "max_pairs": limits.max_pairs}
-        wire.send_frame(conn, "welcome", {"proof": proof.hex(), "agent": __version__, "core": self._core, "provenance": self._provenance, "limits": limits_out})
+        wire.send_frame(
+            conn,
+            "welcome",
+            {"proof": proof.hex(), "agent": __version__, "core": self._core, "provenance": self._provenance, "limits": limits_out},
+        )
         log.info("%s authenticated", peer)
         return True
 
@@ -174,7 +192,9 @@ class Agent:
         limits = self.limits
         while not self._stop.is_set():
             try:
-                frame = wire.recv_frame(conn, max_body=limits.max_body, idle_timeout=limits.idle_timeout, stall_timeout=limits.stall_timeout)
+                frame = wire.recv_frame(
+                    conn, max_body=limits.max_body, idle_timeout=limits.idle_timeout, stall_timeout=limits.stall_timeout
+                )
             except wire.PeerClosed:
                 return
             except wire.IdleTimeout as exc:
@@ -195,7 +215,11 @@ class Agent:
                 kind, fields, arrays = "error", _error_fields(exc), {}
             except Exception as exc:  # an agent bug: report it, keep serving
                 log.exception("%s: %s request failed", peer, frame.kind)
-                kind, fields, arrays = "error", _error_fields(HilError(f"agent error: {type(exc).__name__}: {exc}", fix="report this with the agent's log")), {}
+                kind, fields, arrays = (
+                    "error",
+                    _error_fields(HilError(f"agent error: {type(exc).__name__}: {exc}", fix="report this with the agent's log")),
+                    {},
+                )
             try:
                 wire.send_frame(conn, kind, fields, arrays)
             except OSError:
@@ -249,9 +273,14 @@ def _operands(frame: wire.Frame, max_pairs: int) -> tuple[str, np.ndarray, np.nd
     if a.ndim != ndim or a.shape != b.shape:
         raise HilProtocolError(f"{kind} request needs two {ndim}-D arrays of one shape, got {a.shape} and {b.shape}")
     if a.size > max_pairs:
-        raise HilProtocolError(f"{kind} request of {a.size} pairs exceeds the agent's {max_pairs} per request", fix="split the request (the remote backend does)")
+        raise HilProtocolError(
+            f"{kind} request of {a.size} pairs exceeds the agent's {max_pairs} per request",
+            fix="split the request (the remote backend does)",
+        )
     if kind == "dot" and a.shape[1] > MAX_DOT_LEN:
-        raise HilProtocolError(f"dot products of {a.shape[1]} pairs may overflow the core's int32 accumulator", fix=f"keep K <= {MAX_DOT_LEN}")
+        raise HilProtocolError(
+            f"dot products of {a.shape[1]} pairs may overflow the core's int32 accumulator", fix=f"keep K <= {MAX_DOT_LEN}"
+        )
     return config, a, b
 
 
@@ -294,14 +323,16 @@ class AgentConfig:
     board: str = "pynq-z2"
 
     @classmethod
-    def load(cls, path: str | Path) -> "AgentConfig":
+    def load(cls, path: str | Path) -> AgentConfig:
         """Read ``agent.json``; relative paths in it are relative to its folder."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
             config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         except (OSError, ValueError, TypeError) as exc:
-            raise HilError(f"cannot read the agent configuration {path} ({exc})", fix="deploy again: approxhil hil deploy --board USER@HOST") from None
+            raise HilError(
+                f"cannot read the agent configuration {path} ({exc})", fix="deploy again: approxhil hil deploy --board USER@HOST"
+            ) from None
         config.bitstream = str(path.parent / config.bitstream)
         config.secret_file = str(path.parent / config.secret_file)
         return config
@@ -311,14 +342,20 @@ class AgentConfig:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m approxhil_board.agent", description="Serve the approxhil core on this board to authenticated hosts.")
+    parser = argparse.ArgumentParser(
+        prog="python -m approxhil_board.agent", description="Serve the approxhil core on this board to authenticated hosts."
+    )
     parser.add_argument("--config", type=Path, help="agent.json written by `approxhil hil deploy` (the options below override it)")
     parser.add_argument("--bitstream", help="the .bit to load (its .hwh beside it)")
     parser.add_argument("--secret-file", help="the deployment's secret (hex, mode 600)")
     parser.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument("--board", help="board name recorded in provenance (default pynq-z2)")
-    parser.add_argument("--model-core", metavar="CONFIGS", help="serve a software model of a core with these configs (exact products) instead of the board: tests and times the link")
+    parser.add_argument(
+        "--model-core",
+        metavar="CONFIGS",
+        help="serve a software model of a core with these configs (exact products) instead of the board: tests and times the link",
+    )
     parser.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout, help="seconds an idle connection is kept")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -326,10 +363,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _open_backend(args: argparse.Namespace, config: AgentConfig) -> Backend:
     if args.model_core:
-        from approxhil_board.memcore import MemoryCore  # noqa: PLC0415
+        from approxhil_board.memcore import MemoryCore
 
         return MemoryCore({c: None for c in args.model_core.replace(",", " ").split()})
-    from approxhil_board.pynq_backend import PynqBackend  # noqa: PLC0415
+    from approxhil_board.pynq_backend import PynqBackend
 
     return PynqBackend(config.bitstream, board=config.board)
 
@@ -339,12 +376,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log.info("python %s, numpy %s", platform.python_version(), np.__version__)
     try:
-        base = AgentConfig.load(args.config) if args.config else AgentConfig(bitstream=args.bitstream or "", secret_file=args.secret_file or "")
+        base = (
+            AgentConfig.load(args.config)
+            if args.config
+            else AgentConfig(bitstream=args.bitstream or "", secret_file=args.secret_file or "")
+        )
         for key in ("bitstream", "secret_file", "bind", "port", "board"):
             if getattr(args, key) is not None:
                 setattr(base, key, getattr(args, key))
         if not base.secret_file or not (base.bitstream or args.model_core):
-            raise HilError("the agent needs a bitstream and a secret file", fix="pass --config agent.json (written by `approxhil hil deploy`)")
+            raise HilError(
+                "the agent needs a bitstream and a secret file", fix="pass --config agent.json (written by `approxhil hil deploy`)"
+            )
         secret = auth.read_secret(base.secret_file)
         backend = _open_backend(args, base)
         agent = Agent(backend, secret, bind=base.bind, port=base.port, limits=Limits(idle_timeout=args.idle_timeout))

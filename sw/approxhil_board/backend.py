@@ -13,8 +13,9 @@ from __future__ import annotations
 import abc
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -83,13 +84,13 @@ class Backend(abc.ABC):
     def provenance(self) -> dict[str, Any]:
         """Where measurements come from: backend kind, simulator or bitstream hash, core parameters."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release the hardware (simulator process, overlay)."""
 
-    def recover(self) -> None:
+    def recover(self) -> None:  # noqa: B027 - optional: only hardware backends have a core to reset
         """Leave the core idle after a failed or abandoned call (cancel it, reset the DMA): no-op here."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc: object) -> None:

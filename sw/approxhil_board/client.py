@@ -7,8 +7,9 @@ host's :class:`approxhil.hil.remote.RemoteBackend` wraps it into the backend int
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class AgentClient:
         self.reply_timeout = reply_timeout
 
     @classmethod
-    def connect(cls, host: str, port: int, secret: bytes, timeout: float = 10.0, reply_timeout: float = 600.0) -> "AgentClient":
+    def connect(cls, host: str, port: int, secret: bytes, timeout: float = 10.0, reply_timeout: float = 600.0) -> AgentClient:
         """Connect and run the handshake; errors name the cause (unreachable, version, secret, busy)."""
         where = f"{host}:{port}"
         sock = wire.connect(host, port, timeout)
@@ -98,7 +99,9 @@ class AgentClient:
     def receive(self, kind: str = "request") -> wire.Frame:
         """The answer to the oldest request not yet answered; an ``error`` answer is raised as its class."""
         try:
-            answer = wire.recv_frame(self._connected(), max_body=max(self.welcome.max_body, wire.DEFAULT_MAX_BODY), idle_timeout=self.reply_timeout)
+            answer = wire.recv_frame(
+                self._connected(), max_body=max(self.welcome.max_body, wire.DEFAULT_MAX_BODY), idle_timeout=self.reply_timeout
+            )
         except (OSError, wire.PeerClosed, wire.IdleTimeout, FrameError) as exc:
             raise self._lost(kind, exc) from None
         if answer.kind == "error":
@@ -141,12 +144,16 @@ def _handshake(sock: socket.socket, secret: bytes, where: str, timeout: float) -
     try:
         challenge = wire.recv_frame(sock, max_body=0, idle_timeout=timeout, stall_timeout=timeout)
     except (wire.PeerClosed, wire.IdleTimeout, OSError) as exc:
-        raise BoardUnreachableError(f"the service at {where} did not greet as an approxhil agent ({exc})", fix="check HOST:PORT names the agent") from None
+        raise BoardUnreachableError(
+            f"the service at {where} did not greet as an approxhil agent ({exc})", fix="check HOST:PORT names the agent"
+        ) from None
     if challenge.kind == "error":
         raise _error(challenge, where)
     protocol = challenge.fields.get("protocol")
     if challenge.kind != "challenge":
-        raise HilProtocolError(f"the service at {where} sent {challenge.kind!r} instead of a challenge", fix="check HOST:PORT names the agent")
+        raise HilProtocolError(
+            f"the service at {where} sent {challenge.kind!r} instead of a challenge", fix="check HOST:PORT names the agent"
+        )
     if protocol != wire.PROTOCOL_VERSION:
         raise VersionMismatchError(
             f"the agent at {where} speaks protocol version {protocol} (agent {challenge.fields.get('agent')}), "
@@ -165,7 +172,9 @@ def _handshake(sock: socket.socket, secret: bytes, where: str, timeout: float) -
     try:
         answer = wire.recv_frame(sock, max_body=0, idle_timeout=timeout, stall_timeout=timeout)
     except (wire.PeerClosed, wire.IdleTimeout, OSError) as exc:
-        raise BoardUnreachableError(f"the agent at {where} closed the connection during the handshake ({exc})", fix="read the agent's log on the board") from None
+        raise BoardUnreachableError(
+            f"the agent at {where} closed the connection during the handshake ({exc})", fix="read the agent's log on the board"
+        ) from None
     if answer.kind == "error":
         raise _error(answer, where)
     expected = auth.agent_proof(secret, wire.PROTOCOL_VERSION, agent_nonce, host_nonce)

@@ -85,8 +85,16 @@ class AgentBusyError(HilError):
 BY_NAME = {
     cls.__name__: cls
     for cls in (
-        HilError, HilTimeoutError, HilProtocolError, BitstreamError, FrameError, BoardUnreachableError,
-        AuthError, VersionMismatchError, AgentBusyError, ToolMissingError,
+        HilError,
+        HilTimeoutError,
+        HilProtocolError,
+        BitstreamError,
+        FrameError,
+        BoardUnreachableError,
+        AuthError,
+        VersionMismatchError,
+        AgentBusyError,
+        ToolMissingError,
     )
 }
 

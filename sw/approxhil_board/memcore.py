@@ -8,7 +8,8 @@ indexes rows, -128..127); a config without a table multiplies exactly.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,9 @@ class MemoryCore(Backend):
         self.configs = tuple(config_name(c) for c in tables)
         self._lookup = [_pair_lookup(exact_table() if t is None else t) for t in tables.values()]
         self._regs: dict[int, int] = {reg: 0 for reg in regs.NAMES}
-        self._regs.update({regs.MAGIC: regs.MAGIC_VALUE, regs.VERSION: regs.VERSION_MAJOR << 16, regs.LANES: lanes, regs.NCONFIGS: len(self.configs)})
+        self._regs.update(
+            {regs.MAGIC: regs.MAGIC_VALUE, regs.VERSION: regs.VERSION_MAJOR << 16, regs.LANES: lanes, regs.NCONFIGS: len(self.configs)}
+        )
         for i, config in enumerate(self.configs):
             self._regs[regs.CONFIG0 + 4 * i] = int(config)
 
@@ -80,7 +83,9 @@ class MemoryCore(Backend):
         in_beats = length * beats_per_result if mode == regs.MODE_DOT else -(-length // lanes)
         words = np.ascontiguousarray(payload).view("<u2")
         if words.size != in_beats * lanes:
-            self._regs[regs.STATUS] = regs.STATUS_DONE | (regs.STATUS_ERR_TLAST_EARLY if words.size < in_beats * lanes else regs.STATUS_ERR_TLAST_MISSING)
+            self._regs[regs.STATUS] = regs.STATUS_DONE | (
+                regs.STATUS_ERR_TLAST_EARLY if words.size < in_beats * lanes else regs.STATUS_ERR_TLAST_MISSING
+            )
             self._regs[regs.IN_BEATS] = min(words.size // lanes, in_beats)
             return np.zeros(0, np.uint8), True, False
         products = self._lookup[select].take(words)

@@ -89,10 +89,10 @@ def as_int8(values: np.ndarray | list, what: str) -> np.ndarray:
 
 def interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bytes ``a0 b0 a1 b1 ...`` of equally shaped int8 arrays (pairs along the last axis)."""
-    pairs = np.empty(a.shape + (2,), dtype=np.int8)
+    pairs = np.empty((*a.shape, 2), dtype=np.int8)
     pairs[..., 0] = a
     pairs[..., 1] = b
-    return pairs.reshape(a.shape[:-1] + (-1,)).view(np.uint8)
+    return pairs.reshape((*a.shape[:-1], -1)).view(np.uint8)
 
 
 def _ceil_div(n: int, d: int) -> int:
@@ -234,8 +234,7 @@ def check_identity(result: JobResult, backend: str) -> regs.CoreInfo:
     version = result.reads[regs.VERSION]
     if version >> 16 != regs.VERSION_MAJOR:
         raise HilProtocolError(
-            f"{backend}: core version {version >> 16}.{version & 0xFFFF} is not supported by this driver "
-            f"(needs {regs.VERSION_MAJOR}.x)",
+            f"{backend}: core version {version >> 16}.{version & 0xFFFF} is not supported by this driver (needs {regs.VERSION_MAJOR}.x)",
             fix="rebuild the bitstream from this checkout's hw/",
         )
     lanes = result.reads[regs.LANES]

@@ -13,7 +13,7 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,7 +41,7 @@ _DMACR_RESET = 1 << 2
 
 def _import_pynq() -> Any:
     try:
-        import pynq  # noqa: PLC0415 - optional dependency, board only
+        import pynq
     except ImportError as exc:
         raise ToolMissingError(
             f"PynqBackend needs the pynq package of a PYNQ board image, and pynq is not importable here ({exc})",
@@ -55,7 +55,9 @@ def _require_board(pynq: Any) -> None:
     try:
         devices = list(pynq.Device.devices)
     except Exception as exc:  # pynq raises RuntimeError('No Devices Found') and others off-board
-        raise ToolMissingError(f"no PYNQ board found ({type(exc).__name__}: {exc})", fix="run on a PYNQ board, or use --backend sim") from None
+        raise ToolMissingError(
+            f"no PYNQ board found ({type(exc).__name__}: {exc})", fix="run on a PYNQ board, or use --backend sim"
+        ) from None
     if not devices:
         raise ToolMissingError("no PYNQ board found (pynq sees no FPGA device)", fix="run on a PYNQ board, or use --backend sim")
 
@@ -71,7 +73,7 @@ def _core_driver(pynq: Any) -> type:
     class ApproxHilCore(pynq.DefaultIP):
         """Register access of the approxhil core (offsets and bits in :mod:`approxhil_board.regs`)."""
 
-        bindto = [CORE_VLNV]
+        bindto: ClassVar[list[str]] = [CORE_VLNV]
 
         def __init__(self, description: dict) -> None:
             super().__init__(description=description)
@@ -97,10 +99,14 @@ def locate_bitstream(bitstream: str | os.PathLike, board: str = DEFAULT_BOARD) -
     if bit.suffix != ".bit":
         raise BitstreamError(f"{bit} is not a .bit file", fix="pass the bitstream (.bit) with its .hwh beside it")
     if not bit.is_file():
-        raise BitstreamError(f"bitstream {bit} does not exist", fix=f"build it with `make bitstream BOARD={board}` (needs Vivado) and copy it to the board")
+        raise BitstreamError(
+            f"bitstream {bit} does not exist", fix=f"build it with `make bitstream BOARD={board}` (needs Vivado) and copy it to the board"
+        )
     hwh = bit.with_suffix(".hwh")
     if not hwh.is_file():
-        raise BitstreamError(f"{bit.name} has no hardware handoff {hwh.name} beside it", fix="copy the .hwh written by `make bitstream` next to the .bit")
+        raise BitstreamError(
+            f"{bit.name} has no hardware handoff {hwh.name} beside it", fix="copy the .hwh written by `make bitstream` next to the .bit"
+        )
     return bit, hwh
 
 
@@ -121,7 +127,9 @@ class PynqBackend(Backend):
         try:
             self.overlay = pynq.Overlay(str(self.bitstream), download=download)
         except Exception as exc:
-            raise HilError(f"pynq could not load {self.bitstream.name}: {type(exc).__name__}: {exc}", fix="check the bitstream matches this board") from None
+            raise HilError(
+                f"pynq could not load {self.bitstream.name}: {type(exc).__name__}: {exc}", fix="check the bitstream matches this board"
+            ) from None
         self.core = _ip(self.overlay, self.hwh.core)
         if not isinstance(self.core, driver):
             raise BitstreamError(

@@ -18,8 +18,9 @@ import math
 import socket
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,9 @@ def encode(kind: str, fields: Mapping[str, Any] | None = None, arrays: Mapping[s
     return [PREFIX.pack(MAGIC, len(header), offset) + header, *parts]
 
 
-def send_frame(sock: socket.socket, kind: str, fields: Mapping[str, Any] | None = None, arrays: Mapping[str, np.ndarray] | None = None) -> int:
+def send_frame(
+    sock: socket.socket, kind: str, fields: Mapping[str, Any] | None = None, arrays: Mapping[str, np.ndarray] | None = None
+) -> int:
     """Send one frame; returns the bytes sent."""
     total = 0
     for part in encode(kind, fields, arrays):
@@ -100,14 +103,18 @@ def _recv_into(sock: socket.socket, view: memoryview, stall_timeout: float | Non
     while got < len(view):
         try:
             n = sock.recv_into(view[got:], min(len(view) - got, 1 << 22))
-        except socket.timeout:
-            raise FrameError(f"the peer stalled for {stall_timeout:.0f} s in the middle of a frame ({what}: {got} of {len(view)} bytes)") from None
+        except TimeoutError:
+            raise FrameError(
+                f"the peer stalled for {stall_timeout:.0f} s in the middle of a frame ({what}: {got} of {len(view)} bytes)"
+            ) from None
         if n == 0:
             raise FrameError(f"truncated frame: the peer closed the connection after {got} of {len(view)} bytes of the {what}")
         got += n
 
 
-def recv_frame(sock: socket.socket, max_body: int = DEFAULT_MAX_BODY, idle_timeout: float | None = None, stall_timeout: float | None = 30.0) -> Frame:
+def recv_frame(
+    sock: socket.socket, max_body: int = DEFAULT_MAX_BODY, idle_timeout: float | None = None, stall_timeout: float | None = 30.0
+) -> Frame:
     """Receive one frame. :class:`PeerClosed` at a clean end, :class:`IdleTimeout` when none starts in time.
 
     :class:`FrameError` for anything malformed: a wrong magic, lengths over the limits, a header that
@@ -118,7 +125,7 @@ def recv_frame(sock: socket.socket, max_body: int = DEFAULT_MAX_BODY, idle_timeo
     sock.settimeout(idle_timeout)
     try:
         first = sock.recv_into(view, PREFIX.size)
-    except socket.timeout:
+    except TimeoutError:
         raise IdleTimeout(f"no request for {idle_timeout:.0f} s") from None
     except ConnectionResetError:
         raise PeerClosed("the peer reset the connection") from None
@@ -127,7 +134,10 @@ def recv_frame(sock: socket.socket, max_body: int = DEFAULT_MAX_BODY, idle_timeo
     _recv_into(sock, view[first:], stall_timeout, "frame prefix")
     magic, header_len, body_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
-        raise FrameError(f"not an approxhil frame (magic {bytes(magic)!r}, expected {MAGIC!r})", fix="connect an approxhil host to an approxhil agent of the same version")
+        raise FrameError(
+            f"not an approxhil frame (magic {bytes(magic)!r}, expected {MAGIC!r})",
+            fix="connect an approxhil host to an approxhil agent of the same version",
+        )
     if header_len > MAX_HEADER_BYTES:
         raise FrameError(f"frame header of {header_len} bytes exceeds the limit of {MAX_HEADER_BYTES}")
     if body_len > max_body:
@@ -173,9 +183,14 @@ def _array_entry(item: Any) -> tuple[str, str, tuple[int, ...], int]:
     if ok:
         name, dtype, shape, offset = item
         ok = (
-            isinstance(name, str) and 0 < len(name) <= 64 and dtype in DTYPES and isinstance(shape, list)
-            and len(shape) <= MAX_NDIM and all(type(s) is int and 0 <= s < 1 << 40 for s in shape)
-            and type(offset) is int and offset >= 0
+            isinstance(name, str)
+            and 0 < len(name) <= 64
+            and dtype in DTYPES
+            and isinstance(shape, list)
+            and len(shape) <= MAX_NDIM
+            and all(type(s) is int and 0 <= s < 1 << 40 for s in shape)
+            and type(offset) is int
+            and offset >= 0
         )
     if not ok:
         raise FrameError(f"malformed array entry in frame header: {str(item)[:80]}")

@@ -7,10 +7,9 @@ back-pressure are covered too. Builds are cached (and locked) by the RTL runner 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from approxhil.errors import ToolMissingError
 
 SIM_CONFIGS = ("0000", "3330", "2222")

@@ -8,12 +8,11 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-
 from approxhil.hil import measure_table
 from approxhil.hil.remote import RemoteBackend
 from approxhil.multipliers import golden_table
@@ -35,7 +34,7 @@ CONFIGS = ("0000", "3330", "2222")
 LIMITS = Limits(max_body=1 << 20, max_pairs=1 << 16, handshake_timeout=1.0, idle_timeout=30.0, stall_timeout=0.5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _table(config: str) -> np.ndarray:
     ops = np.arange(-128, 128)
     return golden_table(config).lookup(ops[:, None], ops[None, :]).astype(np.int32)
@@ -229,7 +228,9 @@ def test_protocol_version_mismatch_is_refused_by_name_both_ways(agent: Agent) ->
         conn.close()
 
     threading.Thread(target=old_agent, daemon=True).start()
-    with pytest.raises(VersionMismatchError, match=rf"speaks protocol version 0 \(agent 0.0.1\), this host version {wire.PROTOCOL_VERSION}") as info:
+    with pytest.raises(
+        VersionMismatchError, match=rf"speaks protocol version 0 \(agent 0.0.1\), this host version {wire.PROTOCOL_VERSION}"
+    ) as info:
         AgentClient.connect("127.0.0.1", server.getsockname()[1], auth.new_secret())
     assert "approxhil hil deploy" in str(info.value)
     server.close()
@@ -298,7 +299,11 @@ def _header_frame(header: dict, body: bytes = b"") -> bytes:
 @pytest.mark.parametrize(
     "header, body, message",
     [
-        ({"kind": "products", "fields": {"config": "3330"}, "arrays": [["a", "<f8", [2], 0], ["b", "<f8", [2], 16]]}, bytes(32), "malformed array entry"),
+        (
+            {"kind": "products", "fields": {"config": "3330"}, "arrays": [["a", "<f8", [2], 0], ["b", "<f8", [2], 16]]},
+            bytes(32),
+            "malformed array entry",
+        ),
         ({"kind": "products", "fields": {"config": "3330"}, "arrays": [["a", "|i1", [100], 0]]}, bytes(8), "does not fit the frame body"),
         ({"kind": "products", "fields": {"config": "3330"}, "arrays": [["a", "|i1", [-1], 0]]}, b"", "malformed array entry"),
         ({"kind": "products", "fields": {}, "arrays": []}, bytes(16), "no array describes"),
@@ -322,15 +327,52 @@ def test_frames_that_do_not_describe_themselves_are_refused(agent: Agent, header
         ("products", {"config": "3330"}, {"a": np.zeros(4, np.int8)}, "HilProtocolError", "needs arrays a and b"),
         ("products", {"config": "3330"}, {"a": np.zeros(4, np.int8), "b": np.zeros(5, np.int8)}, "HilProtocolError", "of one shape"),
         ("dot", {"config": "3330"}, {"a": np.zeros(4, np.int8), "b": np.zeros(4, np.int8)}, "HilProtocolError", "2-D arrays"),
-        ("products", {"config": "3330"}, {"a": np.zeros(1 << 17, np.int8), "b": np.zeros(1 << 17, np.int8)}, "HilProtocolError", "65536 per request"),
-        ("products", {"config": "1110"}, {"a": np.zeros(4, np.int8), "b": np.zeros(4, np.int8)}, "HilError", "multiplier 1110 is not in this core (it holds 0000, 3330, 2222)"),
+        (
+            "products",
+            {"config": "3330"},
+            {"a": np.zeros(1 << 17, np.int8), "b": np.zeros(1 << 17, np.int8)},
+            "HilProtocolError",
+            "65536 per request",
+        ),
+        (
+            "products",
+            {"config": "1110"},
+            {"a": np.zeros(4, np.int8), "b": np.zeros(4, np.int8)},
+            "HilError",
+            "multiplier 1110 is not in this core (it holds 0000, 3330, 2222)",
+        ),
         ("products", {"config": "33"}, {"a": np.zeros(4, np.int8), "b": np.zeros(4, np.int8)}, "HilError", "'33' is not one"),
-        ("products", {"config": "3330"}, {"a": np.array([300, 0], np.int16), "b": np.array([1, -129], np.int16)}, "HilError", "operands outside -128..127"),
-        ("dot", {"config": "3330"}, {"a": np.zeros((2, 0), np.int8), "b": np.zeros((2, 0), np.int8)}, "HilError", "at least one pair per vector"),
+        (
+            "products",
+            {"config": "3330"},
+            {"a": np.array([300, 0], np.int16), "b": np.array([1, -129], np.int16)},
+            "HilError",
+            "operands outside -128..127",
+        ),
+        (
+            "dot",
+            {"config": "3330"},
+            {"a": np.zeros((2, 0), np.int8), "b": np.zeros((2, 0), np.int8)},
+            "HilError",
+            "at least one pair per vector",
+        ),
     ],
-    ids=["unknown-kind", "no-config", "missing-array", "shapes-differ", "dot-1d", "too-large", "unknown-config", "bad-config", "out-of-range", "empty-vectors"],
+    ids=[
+        "unknown-kind",
+        "no-config",
+        "missing-array",
+        "shapes-differ",
+        "dot-1d",
+        "too-large",
+        "unknown-config",
+        "bad-config",
+        "out-of-range",
+        "empty-vectors",
+    ],
 )
-def test_bad_requests_get_named_errors_on_an_open_connection(agent: Agent, kind: str, fields: dict, arrays: dict, error: str, message: str) -> None:
+def test_bad_requests_get_named_errors_on_an_open_connection(
+    agent: Agent, kind: str, fields: dict, arrays: dict, error: str, message: str
+) -> None:
     client = AgentClient.connect(*agent.address, _secret(agent))
     with pytest.raises(HilError) as info:
         client.request(kind, fields, arrays)
@@ -403,7 +445,12 @@ def test_a_failing_job_recovers_the_core(agent: Agent) -> None:
 
 def test_frame_round_trip_keeps_dtypes_shapes_and_alignment() -> None:
     left, right = socket.socketpair()
-    arrays = {"a": np.arange(5, dtype=np.int8), "w": np.arange(6, dtype="<i4").reshape(2, 3), "z": np.zeros((0, 3), np.uint8), "m": np.array([True, False])}
+    arrays = {
+        "a": np.arange(5, dtype=np.int8),
+        "w": np.arange(6, dtype="<i4").reshape(2, 3),
+        "z": np.zeros((0, 3), np.uint8),
+        "m": np.array([True, False]),
+    }
     wire.send_frame(left, "x", {"n": 1, "s": "é"}, arrays)
     frame = wire.recv_frame(right)
     assert frame.kind == "x" and frame.fields == {"n": 1, "s": "é"}
@@ -425,7 +472,9 @@ def test_error_classes_cross_the_link_by_name() -> None:
     assert isinstance(error_from_wire("HilProtocolError", "m", None), HilProtocolError)
 
 
-def test_pipelined_requests_stop_at_the_first_error_and_the_link_stays_usable(agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipelined_requests_stop_at_the_first_error_and_the_link_stays_usable(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import approxhil.hil.remote as remote
 
     monkeypatch.setattr(remote, "CHUNK_PAIRS", 1024)  # many requests, two in flight
@@ -442,11 +491,15 @@ def test_pipelined_requests_stop_at_the_first_error_and_the_link_stays_usable(ag
         with pytest.raises(HilError, match="DMA receive time-out"):
             hw.products("3330", a, a)
         core._run = original
-        np.testing.assert_array_equal(hw.products("3330", a, a), golden_table("3330").lookup(a, a))  # answers of the failed call were drained
+        np.testing.assert_array_equal(
+            hw.products("3330", a, a), golden_table("3330").lookup(a, a)
+        )  # answers of the failed call were drained
         assert hw.stats.jobs >= 10
 
 
-def test_busy_board_is_one_line_on_the_command_line(agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_busy_board_is_one_line_on_the_command_line(
+    agent: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     import sys
 
     from approxhil.cli import main
@@ -458,7 +511,25 @@ def test_busy_board_is_one_line_on_the_command_line(agent: Agent, tmp_path: Path
     a = np.zeros(1 << 14, np.int8)  # 32 jobs of 512 pairs: 1.6 s
     client.send("products", {"config": "0000"}, {"a": a, "b": a})
     time.sleep(0.2)
-    monkeypatch.setattr(sys, "argv", ["approxhil", "hil", "table", "-c", "3330", "-o", str(tmp_path / "t.npz"), "--backend", "remote", "--board", _address(agent), "--secret-file", str(secret)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "approxhil",
+            "hil",
+            "table",
+            "-c",
+            "3330",
+            "-o",
+            str(tmp_path / "t.npz"),
+            "--backend",
+            "remote",
+            "--board",
+            _address(agent),
+            "--secret-file",
+            str(secret),
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         main()
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from approxhil.hil.deploy import board_package_files, stage_board_package
 
 #: Host-side packages the board never has; the board package must not import them.
@@ -20,11 +19,53 @@ HOST_ONLY = ("torch", "cocotb", "cocotb_tools", "cocotbext", "pyverilog", "veril
 #: numpy names that a numpy 1.21 lacks (added in 1.22 .. 2.x) or that numpy 2 removed: the board
 #: package runs on the board's numpy 1.21 and, as the host's client, on numpy 2.
 NUMPY_DENY = {
-    "isdtype", "unstack", "concat", "permute_dims", "pow", "acos", "asin", "atan", "acosh", "asinh", "atanh", "atan2",
-    "bitwise_left_shift", "bitwise_right_shift", "bitwise_invert", "vecdot", "matrix_transpose", "cumulative_sum",
-    "cumulative_prod", "astype", "trapezoid", "exceptions", "dtypes", "long", "ulong", "matvec", "vecmat",
-    "float_", "complex_", "NaN", "Inf", "NINF", "PINF", "product", "cumproduct", "alltrue", "sometrue", "asfarray",
-    "find_common_type", "round_", "row_stack", "trapz", "msort", "unicode_", "string_", "in1d", "issubclass_",
+    "isdtype",
+    "unstack",
+    "concat",
+    "permute_dims",
+    "pow",
+    "acos",
+    "asin",
+    "atan",
+    "acosh",
+    "asinh",
+    "atanh",
+    "atan2",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+    "bitwise_invert",
+    "vecdot",
+    "matrix_transpose",
+    "cumulative_sum",
+    "cumulative_prod",
+    "astype",
+    "trapezoid",
+    "exceptions",
+    "dtypes",
+    "long",
+    "ulong",
+    "matvec",
+    "vecmat",
+    "float_",
+    "complex_",
+    "NaN",
+    "Inf",
+    "NINF",
+    "PINF",
+    "product",
+    "cumproduct",
+    "alltrue",
+    "sometrue",
+    "asfarray",
+    "find_common_type",
+    "round_",
+    "row_stack",
+    "trapz",
+    "msort",
+    "unicode_",
+    "string_",
+    "in1d",
+    "issubclass_",
 }
 
 PROBE = """
@@ -77,7 +118,7 @@ def _run_probe(python: str, lib: Path, blocked: tuple[str, ...], with_pynq: bool
 def test_board_package_never_imports_the_host_stack(tmp_path: Path) -> None:
     """Every module imports, and the agent serves, with torch, cocotb, ... and approxhil unimportable."""
     lib = stage_board_package(tmp_path / "lib")
-    report = _run_probe(sys.executable, lib, HOST_ONLY + ("pynq",), with_pynq=False)
+    report = _run_probe(sys.executable, lib, (*HOST_ONLY, "pynq"), with_pynq=False)
     assert report["host_only"] == []
 
 
@@ -101,7 +142,12 @@ def test_board_modules_use_no_numpy_api_outside_1_21_to_2() -> None:
     found = []
     for rel, data in board_package_files():
         for node in ast.walk(ast.parse(data.decode(), filename=rel)):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("np", "numpy") and node.attr in NUMPY_DENY:
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("np", "numpy")
+                and node.attr in NUMPY_DENY
+            ):
                 found.append(f"{rel}:{node.lineno} np.{node.attr}")
             if isinstance(node, ast.Call) and any(k.arg == "copy" for k in node.keywords):
                 func = ast.unparse(node.func)

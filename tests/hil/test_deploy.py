@@ -7,18 +7,18 @@ the agent then runs under sshd as on a board and must answer the host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-
 from approxhil.hil.deploy import board_package_files, deploy
 from approxhil.hil.errors import DeployError
 from approxhil.hil.remote import RemoteBackend
@@ -55,7 +55,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation folder sshd wants when run as root
-    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stdout=subprocess.DEVNULL, stderr=open(home / "sshd.log", "w"))
+    with open(home / "sshd.log", "w") as log:
+        server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stdout=subprocess.DEVNULL, stderr=log)
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     config = home / "ssh_config"
     config.write_text(
@@ -76,16 +77,22 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _stop_agent(board_dir: Path) -> None:
     pid_file = board_dir / "agent.pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def test_deploy_puts_the_agent_on_the_board_and_it_answers(sshd: Path, twin_fabric, twin_python: str, tmp_path: Path) -> None:
     board_dir, host_secret, port = tmp_path / "board", tmp_path / "host" / "board.secret", _free_port()
-    common = dict(bitstream=twin_fabric.bitstream, port=port, board_dir=str(board_dir), python=twin_python, start="background",
-                  ssh_options=["-F", str(sshd)], secret_file=host_secret, timeout=60)
+    common = dict(
+        bitstream=twin_fabric.bitstream,
+        port=port,
+        board_dir=str(board_dir),
+        python=twin_python,
+        start="background",
+        ssh_options=["-F", str(sshd)],
+        secret_file=host_secret,
+        timeout=60,
+    )
     try:
         first = deploy("board", **common)
         # where the agent expects its files: agent.json names them relative to its folder
@@ -129,7 +136,13 @@ def _alive(pid: int) -> bool:
 
 
 def test_failing_steps_name_their_fix(sshd: Path, twin_fabric, twin_python: str, tmp_path: Path) -> None:
-    common = dict(bitstream=twin_fabric.bitstream, board_dir=str(tmp_path / "board"), start="none", ssh_options=["-F", str(sshd)], secret_file=tmp_path / "s")
+    common = dict(
+        bitstream=twin_fabric.bitstream,
+        board_dir=str(tmp_path / "board"),
+        start="none",
+        ssh_options=["-F", str(sshd)],
+        secret_file=tmp_path / "s",
+    )
     with pytest.raises(DeployError, match="does not run on board") as info:
         deploy("board", python="/nonexistent/python3", **common)
     assert "--python" in str(info.value)
@@ -138,14 +151,18 @@ def test_failing_steps_name_their_fix(sshd: Path, twin_fabric, twin_python: str,
     assert "ssh-copy-id" in str(info.value)
     lone = tmp_path / "lone.bit"
     lone.write_bytes(b"x")
-    with pytest.raises(BitstreamError, match="no hardware handoff lone.hwh"):
+    with pytest.raises(BitstreamError, match=r"no hardware handoff lone.hwh"):
         deploy("board", python="python3", **{**common, "bitstream": lone})
     assert not (tmp_path / "s").exists()  # nothing was deployed, so no secret was kept
     # an agent that cannot start: its own log line comes back, on one line
     board_dir = tmp_path / "board"
     try:
-        with pytest.raises(DeployError, match=r"did not answer at 127.0.0.1:\d+ within 3 s .*its log ends: .*cannot listen on 192.0.2.1") as info:
-            deploy("board", python=twin_python, **{**common, "start": "background", "bind": "192.0.2.1", "port": _free_port(), "timeout": 3})
+        with pytest.raises(
+            DeployError, match=r"did not answer at 127.0.0.1:\d+ within 3 s .*its log ends: .*cannot listen on 192.0.2.1"
+        ) as info:
+            deploy(
+                "board", python=twin_python, **{**common, "start": "background", "bind": "192.0.2.1", "port": _free_port(), "timeout": 3}
+            )
         assert "\n" not in str(info.value) and "journalctl -u approxhil-agent" in str(info.value)
     finally:
         _stop_agent(board_dir)

@@ -45,7 +45,6 @@ def test_readable_and_writable_registers_agree() -> None:
 
 def _example_job_writes():
     import numpy as np
-
     from approxhil_board import protocol
 
     return protocol.dot_job(0, np.ones((1, 4), np.int8), np.ones((1, 4), np.int8), 4).writes
@@ -55,11 +54,16 @@ def test_control_and_status_bits_agree() -> None:
     ctrl = _body("REG_CTRL: begin", "end")
     bits = {name: int(bit) for name, bit in re.findall(r"(\w+) <= s_axi_wdata\[(\d+)\];", ctrl)}
     assert bits == {"start": 0, "cancel": 1, "clear": 2}
-    assert (regs.CTRL_START, regs.CTRL_CANCEL, regs.CTRL_CLEAR) == (1 << bits["start"], 1 << bits["cancel"], 1 << bits["clear"])
+    assert (1 << bits["start"], 1 << bits["cancel"], 1 << bits["clear"]) == (regs.CTRL_START, regs.CTRL_CANCEL, regs.CTRL_CLEAR)
     status = re.search(r"REG_STATUS: rdata = \{\d+'d0, ([\w, ]+)\};", VERILOG).group(1).split(", ")
     order = list(reversed(status))  # the concatenation lists the highest bit first
-    python = {"busy": regs.STATUS_BUSY, "done": regs.STATUS_DONE, "err_tlast_early": regs.STATUS_ERR_TLAST_EARLY,
-              "err_tlast_missing": regs.STATUS_ERR_TLAST_MISSING, "err_config": regs.STATUS_ERR_CONFIG}
+    python = {
+        "busy": regs.STATUS_BUSY,
+        "done": regs.STATUS_DONE,
+        "err_tlast_early": regs.STATUS_ERR_TLAST_EARLY,
+        "err_tlast_missing": regs.STATUS_ERR_TLAST_MISSING,
+        "err_config": regs.STATUS_ERR_CONFIG,
+    }
     assert {name: 1 << i for i, name in enumerate(order)} == python
     assert set(regs.STATUS_ERRORS) == {regs.STATUS_ERR_TLAST_EARLY, regs.STATUS_ERR_TLAST_MISSING, regs.STATUS_ERR_CONFIG}
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from approxhil.cli import main
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model
@@ -17,7 +16,7 @@ from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable
 from approxhil.workflow import approximate_network, load_splits, make_batches, save_network
 
-pytestmark = [pytest.mark.rtl, pytest.mark.slow]
+pytestmark = [pytest.mark.rtl, pytest.mark.slow, pytest.mark.xdist_group("twin")]  # one twin per test session (make test: --dist loadgroup)
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -39,7 +38,7 @@ def _remote(twin) -> list[str]:
 def test_info_reports_the_core_behind_the_real_pynq(twin, monkeypatch, capsys) -> None:
     code, out, err = _cli(monkeypatch, capsys, "hil", "info", *_remote(twin))
     assert code == 0, err
-    assert f"4 lanes, configs 0000 3330 2222" in out and f"on remote:{twin.address}" in out
+    assert "4 lanes, configs 0000 3330 2222" in out and f"on remote:{twin.address}" in out
     assert "agent_backend        pynq" in out and "device               twin" in out and "fclk_mhz             100.0" in out
 
 
@@ -60,9 +59,24 @@ def test_fit_through_the_twin_equals_the_behavioral_fit(twin, monkeypatch, capsy
     torch.manual_seed(3)
     weights = save_network(DigitsCNN(), tmp_path / "digits.pt")
     out_file = tmp_path / "em.pt"
-    code, out, err = _cli(
-        monkeypatch, capsys, "hil", "fit", "-c", "3330", "-o", out_file, "--model", "digits_cnn", "--weights", weights,
-        "--samples", "8", "--batch-size", "8", *_remote(twin),
+    code, _out, err = _cli(
+        monkeypatch,
+        capsys,
+        "hil",
+        "fit",
+        "-c",
+        "3330",
+        "-o",
+        out_file,
+        "--model",
+        "digits_cnn",
+        "--weights",
+        weights,
+        "--samples",
+        "8",
+        "--batch-size",
+        "8",
+        *_remote(twin),
     )
     assert code == 0, err
     measured = ErrorModel.load(out_file)
@@ -84,13 +98,13 @@ def test_dma_that_never_completes_is_a_named_error_and_nothing_is_saved(twin, mo
     out_file = tmp_path / "t.npz"
     twin.faults.write_text("hang")
     try:
-        code, out, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", out_file, *_remote(twin))
+        code, _, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", out_file, *_remote(twin))
     finally:
         twin.faults.unlink()
     assert code == 2 and not out_file.exists() and not list(tmp_path.iterdir())
     assert len(err.strip().splitlines()) == 1
     assert "error: board 127.0.0.1" in err and "DMA receive time-out in job products[65536]" in err and "(fix:" in err
-    code, out, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", out_file, *_remote(twin))
+    code, _out, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", out_file, *_remote(twin))
     assert code == 0 and TruthTable.load(out_file).sha256 == golden_table("3330").sha256, err
 
 
@@ -108,7 +122,7 @@ def test_mismatched_board_is_refused_in_one_line(twin, monkeypatch, capsys, tmp_
         other = tmp_path / "other.bit"
         other.write_bytes(b"a bitstream of another design")
         extra = ["--bitstream", str(other)]
-    code, out, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", tmp_path / "t.npz", *_remote(twin), *extra)
+    code, _out, err = _cli(monkeypatch, capsys, "hil", "table", "-c", "3330", "-o", tmp_path / "t.npz", *_remote(twin), *extra)
     assert code == 2 and message in err and "(fix:" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "t.npz").exists()
 
@@ -119,5 +133,7 @@ def test_wrong_secret_and_unreachable_board_in_one_line(twin, monkeypatch, capsy
     wrong = auth.write_secret(tmp_path / "wrong.secret", auth.new_secret())
     code, _, err = _cli(monkeypatch, capsys, "hil", "info", "--backend", "remote", "--board", twin.address, "--secret-file", wrong)
     assert code == 2 and "does not match this board's secret" in err and "(fix:" in err
-    code, _, err = _cli(monkeypatch, capsys, "hil", "info", "--backend", "remote", "--board", "127.0.0.1:1", "--secret-file", twin.secret_file)
+    code, _, err = _cli(
+        monkeypatch, capsys, "hil", "info", "--backend", "remote", "--board", "127.0.0.1:1", "--secret-file", twin.secret_file
+    )
     assert code == 2 and "cannot reach the agent at 127.0.0.1:1" in err and "approxhil hil deploy" in err

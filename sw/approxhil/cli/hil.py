@@ -4,7 +4,6 @@ and set up a board's agent (``deploy``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ BOARD_HELP = "remote: the agent's HOST[:PORT]; pynq: board name (default pynq-z2
 SECRET_HELP = "remote: the board's secret (default: where `approxhil hil deploy` wrote it)"
 
 
-def _open(backend: str, config: Optional[str], configs: Optional[str], simulator: str, lanes: Optional[int], bitstream: Optional[Path], board: Optional[str], secret_file: Optional[Path]):
+def _open(backend: str, config: str | None, configs: str | None, simulator: str, lanes: int | None, bitstream: Path | None, board: str | None, secret_file: Path | None):
     return api.open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board, secret_file=secret_file)
 
 
@@ -31,11 +30,11 @@ def _open(backend: str, config: Optional[str], configs: Optional[str], simulator
 def info(
     backend: str = typer.Option("sim", help=BACKEND_HELP),
     simulator: str = typer.Option("verilator", help="sim: verilator | icarus"),
-    configs: Optional[str] = typer.Option(None, help="sim: configs the simulated core holds (default 0000 3330 2222); remote: configs it must hold"),
-    lanes: Optional[int] = typer.Option(None, help=LANES_HELP),
-    bitstream: Optional[Path] = typer.Option(None, help=BITSTREAM_HELP),
-    board: Optional[str] = typer.Option(None, help=BOARD_HELP),
-    secret_file: Optional[Path] = typer.Option(None, help=SECRET_HELP),
+    configs: str | None = typer.Option(None, help="sim: configs the simulated core holds (default 0000 3330 2222); remote: configs it must hold"),
+    lanes: int | None = typer.Option(None, help=LANES_HELP),
+    bitstream: Path | None = typer.Option(None, help=BITSTREAM_HELP),
+    board: str | None = typer.Option(None, help=BOARD_HELP),
+    secret_file: Path | None = typer.Option(None, help=SECRET_HELP),
 ) -> None:
     """Open the accelerator and print what it reports (version, lanes, configs) and where it runs."""
     with _open(backend, None, configs, simulator, lanes, bitstream, board, secret_file) as hw:
@@ -51,11 +50,11 @@ def table(
     output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
     backend: str = typer.Option("sim", help=BACKEND_HELP),
     simulator: str = typer.Option("verilator", help="sim: verilator | icarus"),
-    configs: Optional[str] = typer.Option(None, help=CONFIGS_HELP),
-    lanes: Optional[int] = typer.Option(None, help=LANES_HELP),
-    bitstream: Optional[Path] = typer.Option(None, help=BITSTREAM_HELP),
-    board: Optional[str] = typer.Option(None, help=BOARD_HELP),
-    secret_file: Optional[Path] = typer.Option(None, help=SECRET_HELP),
+    configs: str | None = typer.Option(None, help=CONFIGS_HELP),
+    lanes: int | None = typer.Option(None, help=LANES_HELP),
+    bitstream: Path | None = typer.Option(None, help=BITSTREAM_HELP),
+    board: str | None = typer.Option(None, help=BOARD_HELP),
+    secret_file: Path | None = typer.Option(None, help=SECRET_HELP),
     operand_a: str = typer.Option("activation", help="tensor that feeds the core's operand A: activation | weight"),
 ) -> None:
     """Measure a multiplier's full 256x256 truth table on the accelerator."""
@@ -80,17 +79,17 @@ def fit(
     config: str = typer.Option(..., "--config", "-c", help="SMApprox config in the core, e.g. 3330"),
     output: Path = typer.Option(..., "--output", "-o", help="error-model file to write"),
     model: str = typer.Option("digits_cnn", help="network"),
-    weights: Optional[Path] = typer.Option(None, help="network weights (.h5 Keras ResNet8 or a saved state)"),
-    data: Optional[Path] = typer.Option(None, help="data location (CIFAR-10); digits are embedded"),
+    weights: Path | None = typer.Option(None, help="network weights (.h5 Keras ResNet8 or a saved state)"),
+    data: Path | None = typer.Option(None, help="data location (CIFAR-10); digits are embedded"),
     samples: int = typer.Option(256, help="training images to fit on"),
     batch_size: int = typer.Option(32, help="images per forward pass"),
     backend: str = typer.Option("sim", help=BACKEND_HELP),
     simulator: str = typer.Option("verilator", help="sim: verilator | icarus"),
-    configs: Optional[str] = typer.Option(None, help=CONFIGS_HELP),
-    lanes: Optional[int] = typer.Option(None, help=LANES_HELP),
-    bitstream: Optional[Path] = typer.Option(None, help=BITSTREAM_HELP),
-    board: Optional[str] = typer.Option(None, help=BOARD_HELP),
-    secret_file: Optional[Path] = typer.Option(None, help=SECRET_HELP),
+    configs: str | None = typer.Option(None, help=CONFIGS_HELP),
+    lanes: int | None = typer.Option(None, help=LANES_HELP),
+    bitstream: Path | None = typer.Option(None, help=BITSTREAM_HELP),
+    board: str | None = typer.Option(None, help=BOARD_HELP),
+    secret_file: Path | None = typer.Option(None, help=SECRET_HELP),
 ) -> None:
     """Fit the error model from layer outputs measured on the accelerator (then: approxhil retrain --error-model)."""
     api.check_output_path(output)
@@ -106,17 +105,17 @@ def fit(
 @app.command("deploy")
 def deploy_command(
     board: str = typer.Option(..., "--board", help="the board's ssh login, [USER@]HOST (an ssh config alias works)"),
-    bitstream: Optional[Path] = typer.Option(None, help="the .bit to load (its .hwh beside it); default hw/build/<board-name>/"),
+    bitstream: Path | None = typer.Option(None, help="the .bit to load (its .hwh beside it); default hw/build/<board-name>/"),
     board_name: str = typer.Option("pynq-z2", help="board type (default bitstream path, provenance)"),
     port: int = typer.Option(7968, help="TCP port the agent listens on"),
-    bind: Optional[str] = typer.Option(None, help="address the agent listens on (default: the board address this host reaches it by; 0.0.0.0 for all)"),
+    bind: str | None = typer.Option(None, help="address the agent listens on (default: the board address this host reaches it by; 0.0.0.0 for all)"),
     board_dir: str = typer.Option("approxhil", "--dir", help="folder on the board (relative: in the login's home)"),
     python: str = typer.Option("/usr/local/share/pynq-venv/bin/python3", help="the board's Python with numpy and pynq (PYNQ images: pynq-venv)"),
     start: str = typer.Option("systemd", help="systemd (a unit, as root) | background (in the login's session) | none"),
-    ssh_config: Optional[Path] = typer.Option(None, help="ssh configuration file (ssh -F)"),
-    identity: Optional[Path] = typer.Option(None, help="ssh private key (ssh -i)"),
+    ssh_config: Path | None = typer.Option(None, help="ssh configuration file (ssh -F)"),
+    identity: Path | None = typer.Option(None, help="ssh private key (ssh -i)"),
     ssh_option: list[str] = typer.Option([], help="extra ssh option, as ssh -o takes it (repeatable)"),
-    secret_file: Optional[Path] = typer.Option(None, help="where this host keeps the board's secret (default: the user's approxhil config folder)"),
+    secret_file: Path | None = typer.Option(None, help="where this host keeps the board's secret (default: the user's approxhil config folder)"),
     new_secret: bool = typer.Option(False, help="make a new secret (hosts holding the old one are locked out)"),
     timeout: float = typer.Option(120.0, help="seconds to wait for the agent to answer"),
 ) -> None:

@@ -22,17 +22,19 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from approxhil.hil.boards import default_bitstream, secret_path
-from approxhil.hil.errors import DeployError
 from approxhil_board import auth
 from approxhil_board.agent import DEFAULT_PORT, AgentConfig
 from approxhil_board.errors import AuthError, BoardUnreachableError
 from approxhil_board.hwh import read_hwh
 from approxhil_board.pynq_backend import DEFAULT_BOARD, locate_bitstream
+
+from approxhil.hil.boards import default_bitstream, secret_path
+from approxhil.hil.errors import DeployError
 
 BOARD_PACKAGE = "approxhil_board"
 #: The pynq-venv Python of PYNQ images 3.x.
@@ -155,14 +157,18 @@ def _inspect(ssh: Ssh, python: str) -> dict[str, str]:
     proc = ssh.run(INSPECT.format(python=shlex.quote(python)))
     if proc.returncode == 255:
         raise DeployError(f"cannot log in to {ssh.target} with ssh ({_last(proc)})", fix=SSH_FIX)
-    facts = dict(line.split("=", 1) for line in proc.stdout.decode(errors="replace").splitlines() if "=" in line and not line.startswith("py:"))
+    facts = dict(
+        line.split("=", 1) for line in proc.stdout.decode(errors="replace").splitlines() if "=" in line and not line.startswith("py:")
+    )
     py = [line[3:] for line in proc.stdout.decode(errors="replace").splitlines() if line.startswith("py:")]
     facts.update(line.split("=", 1) for line in py if "=" in line and line.split("=", 1)[0] in ("python", "numpy", "pynq"))
     where = f"on {ssh.target}"
     if "python" not in facts:
         raise DeployError(f"{python} does not run {where} ({py[-1] if py else 'no output'})", fix=PYTHON_FIX)
     if tuple(int(x) for x in facts["python"].split(".")) < (3, 10):
-        raise DeployError(f"{python} {where} is Python {facts['python']}; the agent needs 3.10 or newer (PYNQ images 3.0 and later)", fix=PYTHON_FIX)
+        raise DeployError(
+            f"{python} {where} is Python {facts['python']}; the agent needs 3.10 or newer (PYNQ images 3.0 and later)", fix=PYTHON_FIX
+        )
     if "numpy" not in facts or "pynq" not in facts:
         missing = "numpy" if "numpy" not in facts else "pynq"
         raise DeployError(f"{python} {where} cannot import {missing} ({py[-1] if py else ''})", fix=PYTHON_FIX)
@@ -240,9 +246,14 @@ def deploy(
         config = AgentConfig(bitstream=f"overlay/{bit.name}", secret_file="agent.secret", bind=listen, port=port, board=board_name)
         archive = _archive(bit, hwh, config, secret, python, f"{absolute}/run-agent.sh")
         quoted = shlex.quote(absolute)
-        proc = ssh.run(f"set -e; mkdir -p {quoted}; cd {quoted}; rm -rf lib overlay; umask 077; tar -xf -; chmod 600 agent.secret", stdin=archive)
+        proc = ssh.run(
+            f"set -e; mkdir -p {quoted}; cd {quoted}; rm -rf lib overlay; umask 077; tar -xf -; chmod 600 agent.secret", stdin=archive
+        )
         if proc.returncode:
-            raise DeployError(f"copying the agent to {board}:{absolute} failed ({_last(proc)})", fix=f"check the board's disk space and that {absolute} is writable, or pass --dir")
+            raise DeployError(
+                f"copying the agent to {board}:{absolute} failed ({_last(proc)})",
+                fix=f"check the board's disk space and that {absolute} is writable, or pass --dir",
+            )
         auth.write_secret(secret_path_host, secret)
         seconds["copy"] = time.perf_counter() - clock - sum(seconds.values())
         _start(ssh, facts, start, absolute, sudo_password)
@@ -272,16 +283,22 @@ def _start(ssh: Ssh, facts: dict[str, str], start: str, absolute: str, sudo_pass
         )
         proc = _privileged(facts, ssh, install, sudo_password)
         if proc.returncode:
-            raise DeployError(f"installing the systemd unit {UNIT} on {ssh.target} failed ({_last(proc)})", fix="read the message above; check sudo rights")
+            raise DeployError(
+                f"installing the systemd unit {UNIT} on {ssh.target} failed ({_last(proc)})",
+                fix="read the message above; check sudo rights",
+            )
     elif start == "background":
         proc = ssh.run(f"{stop_background}; nohup setsid ./run-agent.sh > agent.log 2>&1 < /dev/null & echo $! > agent.pid")
         if proc.returncode:
-            raise DeployError(f"starting the agent on {ssh.target} failed ({_last(proc)})", fix=f"run {absolute}/run-agent.sh on the board and read its output")
+            raise DeployError(
+                f"starting the agent on {ssh.target} failed ({_last(proc)})",
+                fix=f"run {absolute}/run-agent.sh on the board and read its output",
+            )
 
 
 def _check(deployment: Deployment, ssh: Ssh, facts: dict[str, str], timeout: float, sudo_password: str | None) -> None:
     """Connect as a host would, until the agent answers or ``timeout`` passes."""
-    from approxhil.hil.remote import RemoteBackend  # noqa: PLC0415 - the CLI imports deploy without it
+    from approxhil.hil.remote import RemoteBackend
 
     deadline = time.monotonic() + timeout
     while True:

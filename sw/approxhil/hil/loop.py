@@ -7,8 +7,9 @@ one fitted from the behavioral simulation (``approxhil retrain --error-model ...
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
+from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.errormodel.fit import fit_error_model
@@ -19,7 +20,6 @@ from approxhil.hil.measure import LayerMeasure, measure_table
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.nn import approx_layers
 from approxhil.tables import TruthTable
-from approxhil_board.backend import Backend
 
 BACKENDS = ("sim", "pynq", "remote")
 
@@ -49,8 +49,9 @@ def open_backend(
 
         backend: Backend = SimBackend(configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES)
     elif kind == "pynq":
-        from approxhil.hil.boards import default_bitstream
         from approxhil_board.pynq_backend import DEFAULT_BOARD, PynqBackend
+
+        from approxhil.hil.boards import default_bitstream
 
         name = board or DEFAULT_BOARD
         backend = PynqBackend(bitstream or default_bitstream(name), board=name)

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from approxhil_board import protocol
+from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.encoding import Encoding, operands
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.tables import TruthTable, provenance
-from approxhil_board import protocol
-from approxhil_board.backend import Backend
 
 #: Operand pairs expanded on the host at a time when measuring a layer (bounds host memory).
 PAIRS_PER_CHUNK = 1 << 22
@@ -60,7 +60,7 @@ def compare_tables(measured: TruthTable, reference: TruthTable, show: int = 5) -
     diff = np.argwhere(measured.values != reference.values)
     ops = measured.operands()
     rows = [(int(ops[i]), int(ops[j]), int(measured.values[i, j]), int(reference.values[i, j])) for i, j in diff[:show]]
-    return {"mismatches": int(len(diff)), "entries": int(measured.values.size), "first": rows}
+    return {"mismatches": len(diff), "entries": int(measured.values.size), "first": rows}
 
 
 class LayerMeasure:

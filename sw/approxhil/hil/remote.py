@@ -9,15 +9,15 @@ expects — the bitstream (hash), the core's lanes and configs — and refuses a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-
-from approxhil.hil.boards import secret_path
 from approxhil_board import protocol
 from approxhil_board.auth import read_secret
 from approxhil_board.backend import Backend, config_name
@@ -25,6 +25,8 @@ from approxhil_board.client import AgentClient, parse_address
 from approxhil_board.errors import AuthError, BoardUnreachableError, HilError, HilProtocolError, VersionMismatchError
 from approxhil_board.hwh import file_sha256
 from approxhil_board.regs import CoreInfo
+
+from approxhil.hil.boards import secret_path
 
 #: Operand pairs per request (at most the agent's limit), and requests in flight at once.
 CHUNK_PAIRS = 1 << 20
@@ -165,10 +167,8 @@ class RemoteBackend(Backend):
         if error is not None:
             if not isinstance(error, BoardUnreachableError):
                 for _ in range(len(sent) - len(outs) - 1):  # answers still on their way: read and drop them
-                    try:
+                    with contextlib.suppress(HilError):
                         self.client.receive(kind)
-                    except HilError:
-                        pass
             raise error
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 

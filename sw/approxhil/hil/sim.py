@@ -9,14 +9,19 @@ whole error-model fit is one simulator run, and the jobs are the very ones the b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
 
 from approxhil.errors import SpecError, ToolFailedError
 from approxhil.hil import sources, wire
@@ -24,8 +29,6 @@ from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.rtl import runner
 from approxhil.rtl.sources import sources_sha256
-from approxhil_board import protocol, regs
-from approxhil_board.backend import Backend
 
 SIMULATORS = ("verilator", "icarus")
 #: Configs a simulated core holds unless told otherwise: exact, and two of the paper's multipliers.
@@ -148,7 +151,7 @@ class SimBackend(Backend):
                 try:
                     self._sock, _ = server.accept()
                     break
-                except socket.timeout:
+                except TimeoutError:
                     if not self._thread.is_alive():
                         raise self._failed("the simulator exited before the simulated board connected") from None
                     if time.monotonic() > deadline:
@@ -172,10 +175,8 @@ class SimBackend(Backend):
     def close(self) -> None:
         """Stop the simulator (quit message, then wait for it) and remove the socket folder."""
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 wire.send_msg(self._sock, wire.encode_quit())
-            except OSError:
-                pass
             self._sock.close()
             self._sock = None
         if self._thread is not None:

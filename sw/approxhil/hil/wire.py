@@ -11,7 +11,6 @@ import socket
 import struct
 
 import numpy as np
-
 from approxhil_board.protocol import Job, JobResult
 
 _HEADER = struct.Struct("<Q")

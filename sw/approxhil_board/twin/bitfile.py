@@ -26,4 +26,4 @@ def read_twin_bitstream(path: str | os.PathLike) -> dict[str, Any]:
     data = Path(path).read_bytes()
     if not data.startswith(MAGIC):
         raise ValueError(f"{Path(path).name} is not a twin bitstream (the emulated Zynq loads only those)")
-    return dict(json.loads(data[len(MAGIC):].decode()))
+    return dict(json.loads(data[len(MAGIC) :].decode()))

@@ -28,11 +28,11 @@ CORE_TYPE = "xilinx.com:module_ref:approxhil_accel:1.0"
 class TwinMemory:
     """``default_memory`` of the twin: contiguous ``PynqBuffer``s in the emulated DDR."""
 
-    def __init__(self, device: "TwinDevice") -> None:
+    def __init__(self, device: TwinDevice) -> None:
         self.device = device
 
     def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> Any:
-        from pynq.buffer import PynqBuffer  # noqa: PLC0415 - pynq is still importing when this module loads
+        from pynq.buffer import PynqBuffer
 
         dtype = np.dtype(dtype)
         count = int(np.prod(shape, dtype=np.int64))
@@ -54,7 +54,7 @@ class TwinDevice(Device):
     emulated = True
 
     @classmethod
-    def _probe_(cls) -> list["TwinDevice"]:
+    def _probe_(cls) -> list[TwinDevice]:
         return [cls()]
 
     def __init__(self) -> None:
@@ -77,8 +77,8 @@ class TwinDevice(Device):
     # ------------------------------------------------------------------ bitstreams
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False) -> Any:
         """pynq's own parser on the ``.hwh`` beside the bitstream (as on a board, minus XRT's xclbin)."""
-        from pynq.metadata.runtime_metadata_parser import RuntimeMetadataParser  # noqa: PLC0415
-        from pynqmetadata.frontends import Metadata  # noqa: PLC0415
+        from pynq.metadata.runtime_metadata_parser import RuntimeMetadataParser
+        from pynqmetadata.frontends import Metadata
 
         hwh = Path(bitfile_name).with_suffix(".hwh")
         if not hwh.is_file():
@@ -86,7 +86,7 @@ class TwinDevice(Device):
         return RuntimeMetadataParser(Metadata(input=str(hwh)))
 
     def download(self, bitstream: Any, parser: Any = None) -> None:
-        """"Configure the PL": connect to the fabric the twin bitstream names, reset it, map its IP."""
+        """ "Configure the PL": connect to the fabric the twin bitstream names, reset it, map its IP."""
         design = read_twin_bitstream(bitstream.bitfile_name)
         if self._link is not None:
             self._link.close()

@@ -8,9 +8,9 @@ register mode) as far as pynq's drivers and the approxhil driver can observe the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -159,7 +159,13 @@ class AxiDma:
         channel, reg = self._channel(offset)
         if reg == 0x04 and channel.busy:
             self._poll()
-        return {0x00: channel.dmacr, 0x04: channel.status(), 0x18: channel.address & 0xFFFFFFFF, 0x1C: channel.address >> 32, 0x28: channel.length}.get(reg, 0)
+        return {
+            0x00: channel.dmacr,
+            0x04: channel.status(),
+            0x18: channel.address & 0xFFFFFFFF,
+            0x1C: channel.address >> 32,
+            0x28: channel.length,
+        }.get(reg, 0)
 
     def write(self, offset: int, value: int) -> None:
         channel, reg = self._channel(offset)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from approxhil.errors import ToolFailedError, ToolMissingError
 from approxhil.hdl import hw_dir
-
 
 #: Stand-ins for the Vivado commands block_design.tcl calls; each records one line (tab-separated).
 STUBS = r"""
@@ -95,7 +94,9 @@ def read_block_design(board: str, lanes: int, configs: Sequence[str], fclk_mhz: 
     """Run the board's TCL with stub Vivado commands and return the block design it describes."""
     tclsh = shutil.which("tclsh")
     if tclsh is None:
-        raise ToolMissingError("tclsh is not installed (the twin reads hw/tcl with it)", fix="apt-get install tcl (scripts/install.sh does)")
+        raise ToolMissingError(
+            "tclsh is not installed (the twin reads hw/tcl with it)", fix="apt-get install tcl (scripts/install.sh does)"
+        )
     tcl = hw_dir() / "tcl"
     with tempfile.TemporaryDirectory(prefix="approxhil-bd-") as tmp:
         script = Path(tmp) / "probe.tcl"
@@ -125,7 +126,7 @@ def _parse(out: str, board: str, lanes: int, configs: tuple[str, ...], fclk_mhz:
         elif kind == "CELL":
             cells[args[0]] = Cell(args[0], args[1], args[2], args[3])
         elif kind == "PROP" and args[1].startswith("CONFIG."):
-            cells[args[0]].config[args[1][len("CONFIG."):]] = args[2]
+            cells[args[0]].config[args[1][len("CONFIG.") :]] = args[2]
         elif kind == "STREAM":
             streams.append((args[0], args[1]))
         elif kind == "AXI":

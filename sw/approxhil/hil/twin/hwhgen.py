@@ -27,17 +27,30 @@ DDR_BASE, DDR_SIZE = 0x00000000, 512 << 20
 IO_PLL_MHZ = 1000.0
 #: AXI DMA 7.1 defaults for what block_design.tcl leaves unset (PG021).
 DMA_DEFAULTS = {
-    "c_include_mm2s_dre": "0", "c_include_s2mm_dre": "0", "c_include_mm2s_sf": "1", "c_include_s2mm_sf": "1",
-    "c_micro_dma": "0", "c_addr_width": "32", "c_enable_multi_channel": "0", "c_num_mm2s_channels": "1",
-    "c_num_s2mm_channels": "1", "c_prmry_is_aclk_async": "0", "c_increase_throughput": "0",
-    "c_sg_use_stsapp_length": "0", "c_single_interface": "0", "c_dlytmr_resolution": "125",
+    "c_include_mm2s_dre": "0",
+    "c_include_s2mm_dre": "0",
+    "c_include_mm2s_sf": "1",
+    "c_include_s2mm_sf": "1",
+    "c_micro_dma": "0",
+    "c_addr_width": "32",
+    "c_enable_multi_channel": "0",
+    "c_num_mm2s_channels": "1",
+    "c_num_s2mm_channels": "1",
+    "c_prmry_is_aclk_async": "0",
+    "c_increase_throughput": "0",
+    "c_sg_use_stsapp_length": "0",
+    "c_single_interface": "0",
+    "c_dlytmr_resolution": "125",
 }
 #: Bus interfaces of the cells, by VLNV or module reference: name -> (type, interface VLNV).
 INTERFACES = {
     "xilinx.com:ip:processing_system7": {"M_AXI_GP0": ("MASTER", AXIMM), "S_AXI_HP0": ("SLAVE", AXIMM)},
     "xilinx.com:ip:axi_dma": {
-        "S_AXI_LITE": ("SLAVE", AXIMM), "M_AXI_MM2S": ("MASTER", AXIMM), "M_AXI_S2MM": ("MASTER", AXIMM),
-        "M_AXIS_MM2S": ("INITIATOR", AXIS), "S_AXIS_S2MM": ("TARGET", AXIS),
+        "S_AXI_LITE": ("SLAVE", AXIMM),
+        "M_AXI_MM2S": ("MASTER", AXIMM),
+        "M_AXI_S2MM": ("MASTER", AXIMM),
+        "M_AXIS_MM2S": ("INITIATOR", AXIS),
+        "S_AXIS_S2MM": ("TARGET", AXIS),
     },
     "approxhil_accel": {"s_axi_control": ("SLAVE", AXIMM), "s_axis": ("TARGET", AXIS), "m_axis": ("INITIATOR", AXIS)},
 }
@@ -85,8 +98,16 @@ def _params(parent: ET.Element, values: dict[str, str]) -> None:
 def _module(modules: ET.Element, cell: Cell, modclass: str) -> ET.Element:
     hw = cell.vlnv.rsplit(":", 1)[1] if cell.vlnv else "1.0"
     return ET.SubElement(
-        modules, "MODULE", FULLNAME=f"/{cell.name}", HWVERSION=hw, INSTANCE=cell.name, IPTYPE="PERIPHERAL",
-        IS_ENABLE="1", MODCLASS=modclass, MODTYPE=_vlnv_base(cell).rsplit(":", 1)[-1], VLNV=_vlnv(cell),
+        modules,
+        "MODULE",
+        FULLNAME=f"/{cell.name}",
+        HWVERSION=hw,
+        INSTANCE=cell.name,
+        IPTYPE="PERIPHERAL",
+        IS_ENABLE="1",
+        MODCLASS=modclass,
+        MODTYPE=_vlnv_base(cell).rsplit(":", 1)[-1],
+        VLNV=_vlnv(cell),
     )
 
 
@@ -101,9 +122,19 @@ def _interfaces(module: ET.Element, cell: Cell, nets: dict[str, str]) -> None:
 
 def _memrange(parent: ET.Element, master: str, target: str, slave: str, base: int, size: int, memtype: str, block: str) -> None:
     ET.SubElement(
-        parent, "MEMRANGE", ADDRESSBLOCK=block, BASENAME="C_BASEADDR", BASEVALUE=f"0x{base:08X}", HIGHNAME="C_HIGHADDR",
-        HIGHVALUE=f"0x{base + size - 1:08X}", INSTANCE=target, IS_DATA="TRUE", IS_INSTRUCTION="TRUE",
-        MASTERBUSINTERFACE=master, MEMTYPE=memtype, SLAVEBUSINTERFACE=slave,
+        parent,
+        "MEMRANGE",
+        ADDRESSBLOCK=block,
+        BASENAME="C_BASEADDR",
+        BASEVALUE=f"0x{base:08X}",
+        HIGHNAME="C_HIGHADDR",
+        HIGHVALUE=f"0x{base + size - 1:08X}",
+        INSTANCE=target,
+        IS_DATA="TRUE",
+        IS_INSTRUCTION="TRUE",
+        MASTERBUSINTERFACE=master,
+        MEMTYPE=memtype,
+        SLAVEBUSINTERFACE=slave,
     )
 
 
@@ -131,7 +162,9 @@ def generate_hwh(design: BlockDesign) -> str:
             for master, slave in design.axi:
                 target, port = slave.split("/")
                 if master == f"{cell.name}/M_AXI_GP0":
-                    _memrange(memmap, "M_AXI_GP0", target, port, bases[target], SEGMENT, "REGISTER", "Reg" if target in _dmas(design) else "reg0")
+                    _memrange(
+                        memmap, "M_AXI_GP0", target, port, bases[target], SEGMENT, "REGISTER", "Reg" if target in _dmas(design) else "reg0"
+                    )
         elif kind == "xilinx.com:ip:axi_dma":
             module = _module(modules, cell, "PERIPHERAL")
             _params(module, _dma_params(cell, bases.get(cell.name)))

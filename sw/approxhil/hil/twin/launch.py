@@ -19,8 +19,13 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from approxhil_board import auth, wire
+from approxhil_board.twin.bitfile import write_twin_bitstream
+from approxhil_board.twin.link import FABRIC_ENV
+from approxhil_board.twin.zynq import FAULT_ENV
 
 from approxhil.errors import ToolFailedError
 from approxhil.hil import deploy
@@ -29,10 +34,6 @@ from approxhil.hil.twin.blockdesign import read_block_design
 from approxhil.hil.twin.hwhgen import generate_hwh
 from approxhil.hil.twin.venv import ensure_venv
 from approxhil.rtl import runner
-from approxhil_board import auth, wire
-from approxhil_board.twin.bitfile import write_twin_bitstream
-from approxhil_board.twin.link import FABRIC_ENV
-from approxhil_board.twin.zynq import FAULT_ENV
 
 FABRIC_MODULE = "approxhil.hil.twin.fabric"
 STARTUP_TIMEOUT_S = 120.0
@@ -42,7 +43,9 @@ _LISTENING = re.compile(r"listening on (\S+):(\d+)")
 class TwinFabric:
     """The simulated programmable logic of a board, with the bitstream and ``.hwh`` that load it."""
 
-    def __init__(self, configs: Sequence[str] | str = DEFAULT_CONFIGS, lanes: int = DEFAULT_LANES, board: str = "pynq-z2", fclk_mhz: float = 100.0) -> None:
+    def __init__(
+        self, configs: Sequence[str] | str = DEFAULT_CONFIGS, lanes: int = DEFAULT_LANES, board: str = "pynq-z2", fclk_mhz: float = 100.0
+    ) -> None:
         self.configs, self.lanes, self.board = normalize_configs(configs), int(lanes), board
         self.dir = Path(tempfile.mkdtemp(prefix="approxhil-twin-"))
         self.socket = str(self.dir / "fabric.sock")
@@ -72,7 +75,9 @@ class TwinFabric:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not os.path.exists(self.socket):
             if self._thread is None or not self._thread.is_alive():
-                raise ToolFailedError(f"the twin's fabric simulator stopped before listening ({self._failure})", fix=f"read {self.dir / 'sim'}")
+                raise ToolFailedError(
+                    f"the twin's fabric simulator stopped before listening ({self._failure})", fix=f"read {self.dir / 'sim'}"
+                )
             if time.monotonic() > deadline:
                 raise ToolFailedError(f"the twin's fabric simulator did not listen within {STARTUP_TIMEOUT_S:.0f} s")
             time.sleep(0.05)
@@ -93,7 +98,7 @@ class TwinFabric:
             self._thread = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "TwinFabric":
+    def __enter__(self) -> TwinFabric:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -103,7 +108,13 @@ class TwinFabric:
 class Twin(TwinFabric):
     """A whole emulated board on loopback: the fabric, and the agent running on it with the real pynq."""
 
-    def __init__(self, configs: Sequence[str] | str = DEFAULT_CONFIGS, lanes: int = DEFAULT_LANES, board: str = "pynq-z2", idle_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        configs: Sequence[str] | str = DEFAULT_CONFIGS,
+        lanes: int = DEFAULT_LANES,
+        board: str = "pynq-z2",
+        idle_timeout: float = 600.0,
+    ) -> None:
         self._agent: subprocess.Popen | None = None
         python = ensure_venv()  # before the simulator starts: the first build of it takes a while
         super().__init__(configs, lanes, board)
@@ -114,11 +125,26 @@ class Twin(TwinFabric):
             lib = deploy.stage_board_package(self.dir / "lib")
             env = {**os.environ, "PYTHONPATH": str(lib), FAULT_ENV: str(self.faults)}
             command = [
-                str(python), "-m", "approxhil_board.agent", "--bitstream", str(self.bitstream), "--secret-file", str(self.secret_file),
-                "--bind", "127.0.0.1", "--port", "0", "--board", board, "--idle-timeout", str(idle_timeout),
+                str(python),
+                "-m",
+                "approxhil_board.agent",
+                "--bitstream",
+                str(self.bitstream),
+                "--secret-file",
+                str(self.secret_file),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--board",
+                board,
+                "--idle-timeout",
+                str(idle_timeout),
             ]
             with open(self.log, "w") as log:
-                self._agent = subprocess.Popen(command, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self._agent = subprocess.Popen(
+                    command, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             self.host, self.port = self._wait_listening()
         except BaseException:
             self.close()
@@ -138,7 +164,9 @@ class Twin(TwinFabric):
             if found:
                 return found.group(1), int(found.group(2))
             if self._agent is None or self._agent.poll() is not None or time.monotonic() > deadline:
-                raise ToolFailedError(f"the twin's agent did not start; its log ends:\n{self.log_text()[-3000:]}", fix="read the agent log above")
+                raise ToolFailedError(
+                    f"the twin's agent did not start; its log ends:\n{self.log_text()[-3000:]}", fix="read the agent log above"
+                )
             time.sleep(0.05)
 
     def close(self) -> None:

@@ -19,8 +19,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from approxhil.cache import cache_dir
 from approxhil.errors import ToolMissingError
@@ -163,7 +163,11 @@ def ensure_venv() -> Path:
                     f"cannot build the twin's pynq environment ({' '.join(step[:4])}...: {error})",
                     fix=f"it needs PyPI access once; by hand: {install_command(python, version)}",
                 )
-        site = Path(subprocess.run([str(exe), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+        site = Path(
+            subprocess.run(
+                [str(exe), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
         (site / "approxhil_twin_boot.py").write_text(BOOT_MODULE)
         (site / "approxhil-twin.pth").write_text(PTH)
         (where / READY).write_text(f"pynq {PYNQ_VERSION}, python {version[0]}.{version[1]}\n")
