@@ -47,7 +47,7 @@ DEFAULT_PORT = 7968
 class Limits:
     """What the agent accepts: frame size, work per request, and how long it waits for a peer."""
 
-    max_body: int = 64 << 20
+    max_body: int = 16 << 20  # a 4 Mi-pair request is 8 MB; eight such connections fit a 512 MB board
     #: Operand pairs per request (products: ``a.size``; dot: ``N*K``): 8 MB in, 16 MB out at most.
     max_pairs: int = 1 << 22
     handshake_timeout: float = 10.0

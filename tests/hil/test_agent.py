@@ -3,6 +3,7 @@ protocol's limits, and bad input of every kind. Each gets a named error, and the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
@@ -537,3 +538,23 @@ def test_busy_board_is_one_line_on_the_command_line(
     assert not (tmp_path / "t.npz").exists()
     assert client.receive().arrays["out"].size == a.size
     client.close()
+
+
+def test_random_bytes_after_authentication_never_take_the_agent_down(agent: Agent) -> None:
+    rng = np.random.default_rng(13)
+    for i in range(24):
+        sock = _authenticated(agent)
+        size = int(rng.integers(1, 200))
+        junk = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        if i % 2:  # a valid prefix in front of the junk: the header parser and the array checks get it
+            junk = wire.PREFIX.pack(wire.MAGIC, size, int(rng.integers(0, 64))) + junk
+        with contextlib.suppress(OSError):  # the agent may have hung up already, after its error frame
+            sock.sendall(junk)
+            sock.shutdown(socket.SHUT_WR)
+        try:
+            answer = wire.recv_frame(sock, max_body=0, idle_timeout=5)
+            assert answer.kind == "error" and answer.fields["type"] in ("FrameError", "HilProtocolError", "HilError")
+        except wire.PeerClosed:
+            pass  # closed after the error frame went out earlier, or nothing left to say
+        sock.close()
+    _serving(agent)
