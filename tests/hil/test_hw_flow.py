@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from approxhil.errors import ToolMissingError
-from approxhil.hil.board import BOARD_CONFIGS, BOARD_LANES, estimate_throughput
-from approxhil.hil.sim import core_parameters
 from approxhil.hdl import hw_dir
+from approxhil.hil.sim import core_parameters
 from approxhil.hil.sources import accelerator_sources
 from approxhil.multipliers.compose import PAPER_CONFIGS
+from approxhil_board.pynq_backend import BOARD_CONFIGS, BOARD_LANES, estimate_throughput
 
 TCL_PROBE = """
 set argv [list {board} {build} {lanes} "{configs}" 100]

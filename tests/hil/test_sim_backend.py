@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from approxhil.hil import measure_table, protocol, regs
+from approxhil.hil import measure_table
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.multipliers import golden_table
+from approxhil_board import protocol, regs
 
 pytestmark = pytest.mark.rtl
 

@@ -8,7 +8,7 @@ little lower: it optimizes across the instantiated LUTs, Yosys keeps them as wri
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from approxhil.hil.sim import core_parameters, normalize_configs
 from approxhil.hil.sources import TOPLEVEL, accelerator_sources
