@@ -21,7 +21,7 @@ import numpy as np
 
 from approxhil import __version__
 from approxhil.atomic import atomic_path
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.errors import TableError
 from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics

@@ -26,7 +26,7 @@ from approxhil.data.errors import DataError, DataMissingError
 from approxhil.data.paths import data_dirs
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import Measure, fit_error_model
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.models.fingerprint import check_fingerprint, model_fingerprint
 from approxhil.models.keras_import import load_keras_resnet8
 from approxhil.models.registry import build_model, model_info

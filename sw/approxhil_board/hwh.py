@@ -6,7 +6,6 @@ names what is missing instead of an attribute error deep inside PYNQ.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +112,3 @@ def _path(module: ElementTree.Element) -> str:
 def _links(core_buses: dict[str, str], dma_buses: dict[str, str]) -> bool:
     return all(core_buses.get(core_port) and core_buses.get(core_port) == dma_buses.get(dma_port) for core_port, dma_port in STREAM_LINKS)
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file (the bitstream hash recorded with board measurements)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -20,12 +20,10 @@ import numpy as np
 from approxhil_board import protocol, regs
 from approxhil_board.backend import Backend
 from approxhil_board.errors import BitstreamError, HilError, ToolMissingError
-from approxhil_board.hwh import HwhInfo, file_sha256, read_hwh
+from approxhil_board.hashing import file_sha256
+from approxhil_board.hwh import HwhInfo, read_hwh
 
 DEFAULT_BOARD = "pynq-z2"
-#: Configs of the default bitstream (hw/Makefile CONFIGS, the RTL default): exact, then the paper's eight.
-BOARD_CONFIGS = ("0000", "1100", "2200", "3300", "1110", "3330", "2220", "3333", "2222")
-BOARD_LANES = 4
 #: Largest contiguous buffer the driver allocates (PYNQ-Z2 images reserve 128 MB of CMA).
 MAX_BUFFER_BYTES = 1 << 24
 #: Extra bytes of the receive buffer, so an over-long answer is seen as such instead of overrunning.

@@ -88,13 +88,3 @@ class CoreInfo:
     @property
     def version_text(self) -> str:
         return f"{self.version >> 16}.{self.version & 0xFFFF}"
-
-    @property
-    def in_bytes_per_beat(self) -> int:
-        """Bytes per input beat: an (a, b) int8 pair per lane."""
-        return 2 * self.lanes
-
-    @property
-    def out_bytes_per_beat(self) -> int:
-        """Bytes per output beat: an int32 result per lane."""
-        return 4 * self.lanes

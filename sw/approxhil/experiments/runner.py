@@ -30,7 +30,7 @@ from approxhil.nn import approx_layers, set_multiplier
 from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.workflow import (
     FLOAT_EPOCHS,
     input_fingerprints,

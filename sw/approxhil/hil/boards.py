@@ -1,7 +1,7 @@
 """Where the host keeps what it knows about boards: the default bitstream path and each board's secret.
 
-Secrets live in the user's configuration folder (``$APPROXHIL_CONFIG``, else
-``$XDG_CONFIG_HOME/approxhil``, else ``~/.config/approxhil``) as ``boards/<host>_<port>.secret``,
+Secrets live in the user's configuration folder (``$APPROXHIL_CONFIG``, else the platform's, e.g.
+``~/.config/approxhil``) as ``boards/<host>_<port>.secret``,
 written by ``approxhil hil deploy`` and read by the remote backend.
 """
 
@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+import platformdirs
+
 from approxhil.hdl import hw_dir
 
 
@@ -18,8 +20,7 @@ def config_dir() -> Path:
     """The user's approxhil configuration folder."""
     if os.environ.get("APPROXHIL_CONFIG"):
         return Path(os.environ["APPROXHIL_CONFIG"])
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "approxhil"
+    return Path(platformdirs.user_config_dir("approxhil", appauthor=False))
 
 
 def secret_path(host: str, port: int) -> Path:

@@ -23,7 +23,7 @@ from approxhil_board.auth import read_secret
 from approxhil_board.backend import Backend, config_name
 from approxhil_board.client import AgentClient, parse_address
 from approxhil_board.errors import AuthError, BoardUnreachableError, HilError, HilProtocolError, VersionMismatchError
-from approxhil_board.hwh import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil_board.regs import CoreInfo
 
 from approxhil.hil.boards import secret_path

@@ -127,7 +127,6 @@ class SimBackend(Backend):
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
-        self._cycles = 0
         try:
             self.build = build_accelerator(self.configs, self.lanes, simulator, build_root)
             self._connect()
@@ -212,7 +211,6 @@ class SimBackend(Backend):
             self.close()
             raise error
         result = wire.decode_result(data)
-        self._cycles += result.extra.get("cycles", 0)
         return result
 
     def provenance(self) -> dict[str, Any]:
@@ -224,8 +222,3 @@ class SimBackend(Backend):
             "lanes": self.lanes,
             "core_configs": list(self.configs),
         }
-
-    @property
-    def simulated_cycles(self) -> int:
-        """Clock cycles simulated so far (100 MHz fabric clock)."""
-        return self._cycles

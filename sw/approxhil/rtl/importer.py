@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Mapping
 
 from approxhil.encoding import Encoding
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.errors import ApproxHilError, SpecError, ToolFailedError
 from approxhil.rtl.runner import error_lines
 from approxhil.rtl.sources import file_hashes, primitive_sources

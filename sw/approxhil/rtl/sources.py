@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.errors import ToolMissingError
 from approxhil.hdl import rtl_dir
 
