@@ -20,9 +20,19 @@ def _seconds(args: list[str], repeats: int) -> float:
 def run(quick: bool = False) -> list[dict]:
     repeats = 3 if quick else 7
     rows = []
-    for label, args in (("approxhil --help", ["--help"]), ("usage error (unknown option)", ["tables", "export", "--bogus"]),
-                        ("approxhil fit --help", ["fit", "--help"])):
+    for label, args in (
+        ("approxhil --help", ["--help"]),
+        ("usage error (unknown option)", ["tables", "export", "--bogus"]),
+        ("approxhil fit --help", ["fit", "--help"]),
+    ):
         seconds = _seconds(args, repeats)
-        rows.append({"benchmark": "cli start-up", "metric": f"{label}: seconds (median of {repeats})", "value": seconds, "target": "≤ 1",
-                     "ok": seconds <= 1.0})
+        rows.append(
+            {
+                "benchmark": "cli start-up",
+                "metric": f"{label}: seconds (median of {repeats})",
+                "value": seconds,
+                "target": "≤ 1",
+                "ok": seconds <= 1.0,
+            }
+        )
     return rows

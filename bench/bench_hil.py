@@ -51,9 +51,13 @@ def _table_rows(simulator: str) -> list[dict]:
     ok = table.sha256 == golden_table(CONFIG).sha256
     rows = [
         {"benchmark": name, "metric": f"build (cached: {board.build.cached}) + start (s)", "value": opened},
-        {"benchmark": name, "metric": f"65,536 pairs, {CONFIG}, {DEFAULT_LANES} lanes (s)", "value": seconds,
-         "target": f"<= {TABLE_TARGET_S:.0f} s" if simulator == "verilator" else None,
-         "ok": (seconds <= TABLE_TARGET_S and ok) if simulator == "verilator" else ok},
+        {
+            "benchmark": name,
+            "metric": f"65,536 pairs, {CONFIG}, {DEFAULT_LANES} lanes (s)",
+            "value": seconds,
+            "target": f"<= {TABLE_TARGET_S:.0f} s" if simulator == "verilator" else None,
+            "ok": (seconds <= TABLE_TARGET_S and ok) if simulator == "verilator" else ok,
+        },
         {"benchmark": name, "metric": "pairs/s", "value": 65536 / seconds},
         {"benchmark": name, "metric": "table equals golden model", "value": ok, "ok": ok},
     ]
@@ -98,7 +102,13 @@ def _board_rows() -> list[dict]:
     rows = [
         {"benchmark": name, "metric": "estimate: products mode pairs/s (result stream bound)", "value": est["products_pairs_per_s"]},
         {"benchmark": name, "metric": "estimate: dot-product mode pairs/s", "value": est["dot_pairs_per_s"]},
-        {"benchmark": name, "metric": "estimate: table streaming time (s)", "value": est["table_stream_s"], "target": "< 1 s", "ok": est["table_stream_s"] < 1.0},
+        {
+            "benchmark": name,
+            "metric": "estimate: table streaming time (s)",
+            "value": est["table_stream_s"],
+            "target": "< 1 s",
+            "ok": est["table_stream_s"] < 1.0,
+        },
     ]
     try:
         from approxhil.hil import open_backend
@@ -107,7 +117,15 @@ def _board_rows() -> list[dict]:
             start = time.perf_counter()
             table = measure_table(board, CONFIG)
             seconds = time.perf_counter() - start
-        rows.append({"benchmark": name, "metric": "measured: table (s)", "value": seconds, "target": "< 1 s", "ok": seconds < 1.0 and table.sha256 == golden_table(CONFIG).sha256})
+        rows.append(
+            {
+                "benchmark": name,
+                "metric": "measured: table (s)",
+                "value": seconds,
+                "target": "< 1 s",
+                "ok": seconds < 1.0 and table.sha256 == golden_table(CONFIG).sha256,
+            }
+        )
         rows.append({"benchmark": name, "metric": "measured: pairs/s", "value": 65536 / seconds})
     except ApproxHilError as exc:  # no pynq here, no board, or no bitstream
         rows.append({"benchmark": name, "metric": "measured", "value": f"no board here ({exc.message.split('(')[0].strip()})"})
@@ -186,10 +204,20 @@ def _link_rows(pairs: int, repeats: int) -> list[dict]:
         agent.close()
     best = max(rates)
     return [
-        {"benchmark": name, "metric": f"products mode, {pairs:,} pairs, best of {repeats} (pairs/s)", "value": best, "target": f">= {LINK_TARGET:.0e}", "ok": best >= LINK_TARGET and exact},
+        {
+            "benchmark": name,
+            "metric": f"products mode, {pairs:,} pairs, best of {repeats} (pairs/s)",
+            "value": best,
+            "target": f">= {LINK_TARGET:.0e}",
+            "ok": best >= LINK_TARGET and exact,
+        },
         {"benchmark": name, "metric": "products mode, median (pairs/s)", "value": float(np.median(rates))},
         {"benchmark": name, "metric": "dot-product mode, K=512, best (pairs/s)", "value": max(dot_rates)},
-        {"benchmark": name, "metric": "for scale: gigabit Ethernet in products mode, 4 result bytes per pair (pairs/s)", "value": GIGABIT_BYTES_S / 4},
+        {
+            "benchmark": name,
+            "metric": "for scale: gigabit Ethernet in products mode, 4 result bytes per pair (pairs/s)",
+            "value": GIGABIT_BYTES_S / 4,
+        },
     ]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -29,6 +29,8 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
     """Run ``approxhil ARGS`` as a user does (a new interpreter through ``python -m approxhil``)."""
 
     def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "approxhil", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "approxhil", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout
+        )
 
     return run

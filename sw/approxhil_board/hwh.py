@@ -111,4 +111,3 @@ def _path(module: ElementTree.Element) -> str:
 
 def _links(core_buses: dict[str, str], dma_buses: dict[str, str]) -> bool:
     return all(core_buses.get(core_port) and core_buses.get(core_port) == dma_buses.get(dma_port) for core_port, dma_port in STREAM_LINKS)
-

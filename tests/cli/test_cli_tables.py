@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-
 from approxhil.tables import TruthTable
-
 
 
 def test_report_lists_designs(cli: Callable) -> None:

@@ -66,7 +66,22 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_hil_fit_writes_the_error_model_of_the_behavioral_fit(tmp_path: Path, weights: Path) -> None:
     out = tmp_path / "em.pt"
-    args = ["fit", "-c", "3330", "-o", str(out), "--model", "digits_cnn", "--weights", str(weights), "--samples", "8", "--batch-size", "8", *SIM]
+    args = [
+        "fit",
+        "-c",
+        "3330",
+        "-o",
+        str(out),
+        "--model",
+        "digits_cnn",
+        "--weights",
+        str(weights),
+        "--samples",
+        "8",
+        "--batch-size",
+        "8",
+        *SIM,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     measured = ErrorModel.load(out)

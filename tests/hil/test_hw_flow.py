@@ -29,7 +29,9 @@ def _tcl(tmp_path: Path, board: str = "pynq-z2", lanes: int = 4, configs: str = 
     if shutil.which("tclsh") is None:
         pytest.skip("tclsh not installed (apt: tcl)")
     probe = tmp_path / "probe.tcl"
-    probe.write_text(TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=hw_dir() / "tcl" / "settings.tcl"))
+    probe.write_text(
+        TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=hw_dir() / "tcl" / "settings.tcl")
+    )
     out = subprocess.run(["tclsh", str(probe)], capture_output=True, text=True, timeout=60, check=True).stdout
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
 
@@ -50,7 +52,11 @@ def test_vivado_and_simulator_get_the_same_configs_parameter(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(board="zedboard"), "unknown board 'zedboard'"), (dict(lanes=3), "LANES=3"), (dict(configs="0000 5555"), "'5555' is not an SMApprox config")],
+    [
+        (dict(board="zedboard"), "unknown board 'zedboard'"),
+        (dict(lanes=3), "LANES=3"),
+        (dict(configs="0000 5555"), "'5555' is not an SMApprox config"),
+    ],
 )
 def test_tcl_refuses_bad_settings(tmp_path: Path, kwargs: dict, message: str) -> None:
     assert message in _tcl(tmp_path, **kwargs)["ERROR"]
@@ -72,7 +78,9 @@ def test_board_defaults_agree_in_makefile_and_rtl() -> None:
 def test_make_bitstream_runs_the_three_stages_in_order() -> None:
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    out = subprocess.run(["make", "-n", "-C", str(hw_dir()), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-C", str(hw_dir()), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True
+    ).stdout
     stages = re.findall(r"-source tcl/(\w+)\.tcl -tclargs pynq-z1 build/pynq-z1 4", out)
     assert stages == ["project", "synth", "impl"]
 

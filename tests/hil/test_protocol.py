@@ -84,7 +84,9 @@ def test_check_result_names_each_failure() -> None:
     good = bytes(32)
     with pytest.raises(HilTimeoutError, match=r"receive time-out.*took 2 of 2 input beats"):
         protocol.check_result(job, _result(job, b"", recv=False), "t")
-    with pytest.raises(HilProtocolError, match="answered job products\\[8\\] with 16 bytes \\(4 words\\), expected 32 bytes \\(8 results\\)"):
+    with pytest.raises(
+        HilProtocolError, match="answered job products\\[8\\] with 16 bytes \\(4 words\\), expected 32 bytes \\(8 results\\)"
+    ):
         protocol.check_result(job, _result(job, good[:16]), "t")
     with pytest.raises(HilTimeoutError, match="send time-out"):
         protocol.check_result(job, _result(job, good, send=False), "t")
@@ -99,7 +101,14 @@ def test_check_result_names_each_failure() -> None:
 
 
 def test_identity_is_checked() -> None:
-    reads = {regs.MAGIC: regs.MAGIC_VALUE, regs.VERSION: 0x0001_0002, regs.LANES: 4, regs.NCONFIGS: 2, regs.CONFIG0: 3330, regs.CONFIG0 + 4: 0}
+    reads = {
+        regs.MAGIC: regs.MAGIC_VALUE,
+        regs.VERSION: 0x0001_0002,
+        regs.LANES: 4,
+        regs.NCONFIGS: 2,
+        regs.CONFIG0: 3330,
+        regs.CONFIG0 + 4: 0,
+    }
     info = protocol.check_identity(protocol.JobResult(np.zeros(0, np.uint8), reads, True, True), "t")
     assert info == regs.CoreInfo(version=0x0001_0002, lanes=4, configs=("3330", "0000"))
     assert info.version_text == "1.2"

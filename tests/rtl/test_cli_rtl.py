@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from approxhil.multipliers import PAPER_LUTS_4X4, golden_table
 from approxhil.rtl.sources import file_hashes, smapprox_sources
 from approxhil.rtl.tools import find_simulator
@@ -16,7 +15,6 @@ from approxhil.rtl.yosys import SynthTarget, synthesize
 from approxhil.tables import TruthTable
 
 ROOT = Path(__file__).resolve().parents[2]
-
 
 
 @pytest.mark.rtl
@@ -42,8 +40,9 @@ def test_export_of_a_4x4_design_on_icarus(tmp_path: Path, cli: Callable) -> None
     assert np.array_equal(TruthTable.load(out).values, golden_table("4x4-3").values)
 
 
-@pytest.mark.parametrize("args", [["--config", "3930"], ["--config", "3330", "--simulator", "modelsim"],
-                                  ["--config", "4x4-2", "--encoding", "sign-magnitude"]])
+@pytest.mark.parametrize(
+    "args", [["--config", "3930"], ["--config", "3330", "--simulator", "modelsim"], ["--config", "4x4-2", "--encoding", "sign-magnitude"]]
+)
 def test_export_errors_are_one_line_and_leave_no_file(args: list[str], tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "x.npz"
     res = cli("rtl", "export", *args, "-o", str(out))

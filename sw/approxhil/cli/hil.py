@@ -15,22 +15,39 @@ app = typer.Typer(
 )
 
 BACKEND_HELP = "sim (the hw/ RTL under cocotb), remote (a board's agent, see `hil deploy`) or pynq (on the board itself)"
-CONFIGS_HELP = "sim: configs the simulated core holds (default: the measured one), e.g. '0000 3330 2222'; remote: configs the board's core must hold"
+CONFIGS_HELP = (
+    "sim: configs the simulated core holds (default: the measured one), e.g. '0000 3330 2222'; remote: configs the board's core must hold"
+)
 LANES_HELP = "sim: multipliers in parallel (default 4); remote: lanes the board's core must have"
-BITSTREAM_HELP = "pynq: the .bit (its .hwh beside it), default hw/build/<board>/; remote: the bitstream the board must run (checked by hash)"
+BITSTREAM_HELP = (
+    "pynq: the .bit (its .hwh beside it), default hw/build/<board>/; remote: the bitstream the board must run (checked by hash)"
+)
 BOARD_HELP = "remote: the agent's HOST[:PORT]; pynq: board name (default pynq-z2)"
 SECRET_HELP = "remote: the board's secret (default: where `approxhil hil deploy` wrote it)"
 
 
-def _open(backend: str, config: str | None, configs: str | None, simulator: str, lanes: int | None, bitstream: Path | None, board: str | None, secret_file: Path | None):
-    return api.open_backend(backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board, secret_file=secret_file)
+def _open(
+    backend: str,
+    config: str | None,
+    configs: str | None,
+    simulator: str,
+    lanes: int | None,
+    bitstream: Path | None,
+    board: str | None,
+    secret_file: Path | None,
+):
+    return api.open_backend(
+        backend, config=config, configs=configs, simulator=simulator, lanes=lanes, bitstream=bitstream, board=board, secret_file=secret_file
+    )
 
 
 @app.command("info")
 def info(
     backend: str = typer.Option("sim", help=BACKEND_HELP),
     simulator: str = typer.Option("verilator", help="sim: verilator | icarus"),
-    configs: str | None = typer.Option(None, help="sim: configs the simulated core holds (default 0000 3330 2222); remote: configs it must hold"),
+    configs: str | None = typer.Option(
+        None, help="sim: configs the simulated core holds (default 0000 3330 2222); remote: configs it must hold"
+    ),
     lanes: int | None = typer.Option(None, help=LANES_HELP),
     bitstream: Path | None = typer.Option(None, help=BITSTREAM_HELP),
     board: str | None = typer.Option(None, help=BOARD_HELP),
@@ -69,7 +86,9 @@ def table(
     typer.echo(f"wrote {output}: {measured!r}")
     typer.echo(f"measured on {measured.provenance['backend']}: {stats.pairs:,} pairs in {stats.seconds:.2f} s ({rate:,.0f} pairs/s)")
     if diff["mismatches"]:
-        typer.echo(f"differs from the golden model in {diff['mismatches']} of {diff['entries']} entries, first (a, b, measured, golden): {diff['first']}")
+        typer.echo(
+            f"differs from the golden model in {diff['mismatches']} of {diff['entries']} entries, first (a, b, measured, golden): {diff['first']}"
+        )
     else:
         typer.echo("equals the golden model")
 
@@ -99,7 +118,9 @@ def fit(
     em.save(output)
     typer.echo(api.markdown_table(api.summary_rows(em), floatfmt=".4g"))
     hil = em.meta["hil"]
-    typer.echo(f"wrote {output} ({em.samples} samples from {em.source}: {hil['pairs']:,} operand pairs in {hil['jobs']} jobs, {em.meta['fit_seconds']:.1f} s)")
+    typer.echo(
+        f"wrote {output} ({em.samples} samples from {em.source}: {hil['pairs']:,} operand pairs in {hil['jobs']} jobs, {em.meta['fit_seconds']:.1f} s)"
+    )
 
 
 @app.command("deploy")
@@ -108,14 +129,20 @@ def deploy_command(
     bitstream: Path | None = typer.Option(None, help="the .bit to load (its .hwh beside it); default hw/build/<board-name>/"),
     board_name: str = typer.Option("pynq-z2", help="board type (default bitstream path, provenance)"),
     port: int = typer.Option(7968, help="TCP port the agent listens on"),
-    bind: str | None = typer.Option(None, help="address the agent listens on (default: the board address this host reaches it by; 0.0.0.0 for all)"),
+    bind: str | None = typer.Option(
+        None, help="address the agent listens on (default: the board address this host reaches it by; 0.0.0.0 for all)"
+    ),
     board_dir: str = typer.Option("approxhil", "--dir", help="folder on the board (relative: in the login's home)"),
-    python: str = typer.Option("/usr/local/share/pynq-venv/bin/python3", help="the board's Python with numpy and pynq (PYNQ images: pynq-venv)"),
+    python: str = typer.Option(
+        "/usr/local/share/pynq-venv/bin/python3", help="the board's Python with numpy and pynq (PYNQ images: pynq-venv)"
+    ),
     start: str = typer.Option("systemd", help="systemd (a unit, as root) | background (in the login's session) | none"),
     ssh_config: Path | None = typer.Option(None, help="ssh configuration file (ssh -F)"),
     identity: Path | None = typer.Option(None, help="ssh private key (ssh -i)"),
     ssh_option: list[str] = typer.Option([], help="extra ssh option, as ssh -o takes it (repeatable)"),
-    secret_file: Path | None = typer.Option(None, help="where this host keeps the board's secret (default: the user's approxhil config folder)"),
+    secret_file: Path | None = typer.Option(
+        None, help="where this host keeps the board's secret (default: the user's approxhil config folder)"
+    ),
     new_secret: bool = typer.Option(False, help="make a new secret (hosts holding the old one are locked out)"),
     timeout: float = typer.Option(120.0, help="seconds to wait for the agent to answer"),
 ) -> None:
@@ -128,13 +155,27 @@ def deploy_command(
     for option in ssh_option:
         options += ["-o", option]
     done = api.deploy(
-        board, bitstream=bitstream, board_name=board_name, port=port, bind=bind, board_dir=board_dir, python=python,
-        start=start, ssh_options=options, secret_file=secret_file, new_secret=new_secret, timeout=timeout,
+        board,
+        bitstream=bitstream,
+        board_name=board_name,
+        port=port,
+        bind=bind,
+        board_dir=board_dir,
+        python=python,
+        start=start,
+        ssh_options=options,
+        secret_file=secret_file,
+        new_secret=new_secret,
+        timeout=timeout,
     )
     typer.echo(f"deployed to {board}:{done.board_dir} (start: {done.start}); secret: {done.secret_file}")
     if done.core:
         core = done.core
-        typer.echo(f"agent answers at {done.address}: approxhil core {core['version']}, {core['lanes']} lanes, configs {' '.join(core['configs'])}")
+        typer.echo(
+            f"agent answers at {done.address}: approxhil core {core['version']}, {core['lanes']} lanes, configs {' '.join(core['configs'])}"
+        )
         typer.echo(f"use it: approxhil hil table --backend remote --board {done.address} --config {core['configs'][-1]} -o t.npz")
     else:
-        typer.echo(f"not started; on the board run {done.board_dir}/run-agent.sh (as root), then use --backend remote --board {done.address}")
+        typer.echo(
+            f"not started; on the board run {done.board_dir}/run-agent.sh (as root), then use --backend remote --board {done.address}"
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,14 +37,16 @@ def import_(
     y: str = typer.Option("O", "--y", help="product port (16 or 17 bits)"),
     signed: bool = typer.Option(False, "--signed", help="two's-complement operands and product"),
     simulator: str = typer.Option("icarus", help="icarus | verilator"),
-    name: Optional[str] = typer.Option(None, help="multiplier name (default: the module name)"),
+    name: str | None = typer.Option(None, help="multiplier name (default: the module name)"),
     operand_a: OperandA = "activation",
     timeout: Timeout = 300.0,
 ) -> None:
     """Turn a combinational 8x8 multiplier in Verilog into a truth table by exhaustive simulation."""
     api.check_output_path(output)
-    write_table(output, api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a,
-                                           timeout=timeout))
+    write_table(
+        output,
+        api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout),
+    )
 
 
 @app.command("verify")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ app = typer.Typer(help="Truth tables: report, export, info, import.", no_args_is
 
 
 @app.command("report")
-def report(configs: Optional[list[str]] = typer.Argument(None, help="8x8 configs (default: 0000 and the paper's eight)")) -> None:
+def report(configs: list[str] | None = typer.Argument(None, help="8x8 configs (default: 0000 and the paper's eight)")) -> None:
     """Print the Table-1/Table-2 style report of the golden models."""
     typer.echo(api.markdown_table(api.design_report(configs)))
 
@@ -49,7 +48,7 @@ def info(path: Path, as_json: bool = typer.Option(False, "--json", help="print t
 def import_(
     source: Path,
     output: TableOutput = ...,
-    name: Optional[str] = typer.Option(None, help="multiplier name (default: file stem)"),
+    name: str | None = typer.Option(None, help="multiplier name (default: file stem)"),
     encoding: str = typer.Option("unsigned", help="unsigned | sign-magnitude | twos-complement"),
     operand_a: OperandA = "activation",
 ) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from approxhil import api
 from approxhil.cli.common import Data, Weights
-
 
 
 def fit(
@@ -36,8 +34,8 @@ def retrain(
     epochs: int = typer.Option(5),
     seed: int = typer.Option(0),
     samples: int = typer.Option(1000, help="images the error model is fitted on"),
-    error_model: Optional[Path] = typer.Option(None, help="use this fitted error model (e.g. from the board)"),
-    train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images"),
+    error_model: Path | None = typer.Option(None, help="use this fitted error model (e.g. from the board)"),
+    train_subset: int | None = typer.Option(None, help="retrain on the first N training images"),
     refit_every: int = typer.Option(0, help="refit the error model every N epochs (0: once, as the paper)"),
     hybrid: float = typer.Option(0.0, help="behavioral simulation in layers whose error model raises the loss by more than this fraction"),
     weights: Weights = None,
@@ -46,8 +44,17 @@ def retrain(
     device: str = typer.Option("cpu"),
 ) -> None:
     """Retrain an approximate network and evaluate it with the behavioral simulation."""
-    cell = api.Cell(network=model, multiplier=multiplier, mode=mode, seed=seed, epochs=epochs, fit_samples=samples,
-                    train_subset=train_subset, refit_every=refit_every, hybrid=hybrid)
+    cell = api.Cell(
+        network=model,
+        multiplier=multiplier,
+        mode=mode,
+        seed=seed,
+        epochs=epochs,
+        fit_samples=samples,
+        train_subset=train_subset,
+        refit_every=refit_every,
+        hybrid=hybrid,
+    )
     em = api.ErrorModel.load(error_model) if error_model is not None else None
     result = api.run_cell(cell, results, data, device, weights=weights, error_model=em)
     typer.echo(json.dumps({k: result[k] for k in ("key", "before", "after", "fit_seconds")}, indent=2))
@@ -58,7 +65,7 @@ def evaluate(
     model: str = typer.Option("resnet8"),
     multiplier: str = typer.Option(..., help="config (3330) or table file (.npz) to evaluate with"),
     weights: Weights = None,
-    retrained: Optional[Path] = typer.Option(None, help="a retrained model.pt from `approxhil retrain`"),
+    retrained: Path | None = typer.Option(None, help="a retrained model.pt from `approxhil retrain`"),
     data: Data = None,
 ) -> None:
     """Accuracy of a (retrained) network in exact 8-bit and with the multiplier's behavioral simulation."""

@@ -7,7 +7,7 @@ its augmentation from ``(seed, e)`` only, so a run resumed at epoch ``e`` sees t
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -27,8 +27,9 @@ class EpochBatches:
     """What every batch iterator shares: batch size, order, normalisation, device, its length in batches
     and the epoch its next pass runs."""
 
-    def __init__(self, batch_size: int, normalization: Normalization, shuffle: bool, seed: int, drop_last: bool,
-                 device: torch.device | str) -> None:
+    def __init__(
+        self, batch_size: int, normalization: Normalization, shuffle: bool, seed: int, drop_last: bool, device: torch.device | str
+    ) -> None:
         if batch_size < 1:
             raise DataError(f"batch size must be >= 1, got {batch_size}", fix="use a batch size of at least 1")
         self.batch_size = batch_size

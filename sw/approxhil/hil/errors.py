@@ -19,8 +19,16 @@ from approxhil_board.errors import (
 )
 
 __all__ = [
-    "AgentBusyError", "AuthError", "BitstreamError", "BoardUnreachableError", "DeployError", "FrameError",
-    "HilError", "HilProtocolError", "HilTimeoutError", "VersionMismatchError",
+    "AgentBusyError",
+    "AuthError",
+    "BitstreamError",
+    "BoardUnreachableError",
+    "DeployError",
+    "FrameError",
+    "HilError",
+    "HilProtocolError",
+    "HilTimeoutError",
+    "VersionMismatchError",
 ]
 
 

@@ -47,7 +47,9 @@ def open_backend(
     if kind == "sim":
         from approxhil.hil.sim import DEFAULT_CONFIGS, DEFAULT_LANES, SimBackend
 
-        backend: Backend = SimBackend(configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES)
+        backend: Backend = SimBackend(
+            configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES
+        )
     elif kind == "pynq":
         from approxhil_board.pynq_backend import DEFAULT_BOARD, PynqBackend
 
@@ -60,7 +62,9 @@ def open_backend(
         from approxhil.hil.sim import normalize_configs
 
         if not board:
-            raise SpecError("the remote backend needs the board's address", fix="pass --board HOST[:PORT] (the host `approxhil hil deploy` set up)")
+            raise SpecError(
+                "the remote backend needs the board's address", fix="pass --board HOST[:PORT] (the host `approxhil hil deploy` set up)"
+            )
         expect = normalize_configs(configs) if configs else None
         backend = RemoteBackend(board, secret_file=secret_file, expect_bitstream=bitstream, expect_configs=expect, expect_lanes=lanes)
     else:

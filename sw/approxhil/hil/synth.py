@@ -20,7 +20,9 @@ FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE")
 def accelerator_resources(configs: Sequence[str] | str, lanes: int, timeout: float = 900.0) -> dict[str, int]:
     """Cell counts of ``approxhil_accel`` for ``configs`` and ``lanes``: LUTs, flip-flops, CARRY4, MUXF7/8, all."""
     params = core_parameters(normalize_configs(configs), lanes)
-    modules = run_synth_xilinx(accelerator_sources(simulation=False), TOPLEVEL, timeout, defines=("SYNTHESIS",), chparams=params, flatten=True)
+    modules = run_synth_xilinx(
+        accelerator_sources(simulation=False), TOPLEVEL, timeout, defines=("SYNTHESIS",), chparams=params, flatten=True
+    )
     cells = modules[TOPLEVEL]["cells"].values()
     counts: dict[str, int] = {}
     for cell in cells:

@@ -4,12 +4,11 @@ with a clear message and no table file is written."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from approxhil.encoding import Encoding
 from approxhil.errors import ToolFailedError
 from approxhil.rtl.importer import VerilogImportError, import_verilog
@@ -19,7 +18,6 @@ HERE = Path(__file__).parent
 BAM = HERE / "mul8u_bam4.v"
 SIGNED = HERE / "mul8s_exact.v"
 pytestmark = pytest.mark.rtl
-
 
 
 def bam4_reference() -> np.ndarray:
@@ -55,14 +53,28 @@ def test_cli_import_writes_a_verified_table(tmp_path: Path, cli: Callable) -> No
 
 BAD = {
     "syntax": ("module m (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B\nendmodule\n", "m", "bad.v:3"),
-    "no_module": ("module other (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n", "m", "no module named 'm'"),
+    "no_module": (
+        "module other (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n",
+        "m",
+        "no module named 'm'",
+    ),
     "port_name": ("module m (input [7:0] X, input [7:0] B, output [15:0] O);\nassign O = X * B;\nendmodule\n", "m", "no port 'A'"),
     "width": ("module m (input [3:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n", "m", "port A is input [3:0]"),
-    "out_width": ("module m (input [7:0] A, input [7:0] B, output [7:0] O);\nassign O = A * B;\nendmodule\n", "m", "port O is output [7:0]"),
-    "clocked": ("module m (input clk, input [7:0] A, input [7:0] B, output reg [15:0] O);\n"
-                "always @(posedge clk) O <= A * B;\nendmodule\n", "m", "inputs besides A and B: clk"),
-    "latch": ("module m (input [7:0] A, input [7:0] B, output reg [15:0] O);\n"
-              "always @* if (A[0]) O = A * B;\nendmodule\n", "m", "holds state"),
+    "out_width": (
+        "module m (input [7:0] A, input [7:0] B, output [7:0] O);\nassign O = A * B;\nendmodule\n",
+        "m",
+        "port O is output [7:0]",
+    ),
+    "clocked": (
+        "module m (input clk, input [7:0] A, input [7:0] B, output reg [15:0] O);\nalways @(posedge clk) O <= A * B;\nendmodule\n",
+        "m",
+        "inputs besides A and B: clk",
+    ),
+    "latch": (
+        "module m (input [7:0] A, input [7:0] B, output reg [15:0] O);\nalways @* if (A[0]) O = A * B;\nendmodule\n",
+        "m",
+        "holds state",
+    ),
 }
 
 
@@ -83,8 +95,10 @@ def test_bad_modules_are_refused_without_a_table(case: str, tmp_path: Path, cli:
 
 def test_import_refuses_a_hang(tmp_path: Path, cli: Callable) -> None:
     src = tmp_path / "ring.v"
-    src.write_text("module ring (input [7:0] A, input [7:0] B, output [15:0] O);\n"
-                   "wire x;\nassign x = (A == 8'd9) ? ~x : 1'b0;\nassign O = {15'd0, x};\nendmodule\n")
+    src.write_text(
+        "module ring (input [7:0] A, input [7:0] B, output [15:0] O);\n"
+        "wire x;\nassign x = (A == 8'd9) ? ~x : 1'b0;\nassign O = {15'd0, x};\nendmodule\n"
+    )
     out = tmp_path / "t.npz"
     res = cli("rtl", "import", str(src), "--top", "ring", "-o", str(out), "--simulator", "icarus", "--timeout", "8")
     assert res.returncode == 2 and ("did not finish" in res.stderr or "loop" in res.stderr), res.stderr
@@ -92,4 +106,3 @@ def test_import_refuses_a_hang(tmp_path: Path, cli: Callable) -> None:
     if "did not finish" in res.stderr:  # the message names a log the user can still open
         log = Path(re.search(r"log (\S+\.log)", res.stderr).group(1))
         assert log.is_file() and log.stat().st_size > 0, res.stderr
-
