@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import torch
+
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.models.registry import build_model
 from approxhil.multipliers.compose import PAPER_CONFIGS

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from approxhil.errors import ApproxHilError, ToolMissingError
 from approxhil.hil import LayerMeasure, measure_table
 from approxhil.hil.sim import DEFAULT_LANES, SimBackend

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from approxhil.errors import SpecError
 from approxhil.nn import approx_layers, approximate
 from approxhil.quant import QMAX, QMIN, CalibrationError, Quantizer, calibrate, fake_quant, quantize_int, step_from_range
-from torch import nn
 
 
 def test_codes_round_half_even_and_clip() -> None:

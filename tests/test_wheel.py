@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from approxhil import __version__
 from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from approxhil_board.hashing import file_sha256
 
 from approxhil import __version__
 from approxhil.atomic import atomic_path
@@ -27,6 +26,7 @@ from approxhil.encoding import Encoding, operands, sign_magnitude
 from approxhil.errors import TableError
 from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics
+from approxhil_board.hashing import file_sha256
 
 FORMAT = "approxhil-truth-table"
 FORMAT_VERSION = 1

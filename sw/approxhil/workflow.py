@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from approxhil_board.hashing import file_sha256
 from torch import nn
 
 from approxhil import __version__
@@ -42,6 +41,7 @@ from approxhil.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from approxhil.train.checkpoint import save_checkpoint
 from approxhil.train.hybrid import layer_fidelity, select_behavioral_layers
 from approxhil.train.pretrain import train_float
+from approxhil_board.hashing import file_sha256
 
 if TYPE_CHECKING:
     from approxhil.hil.backend import Backend

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from approxhil.multipliers import golden_table
 
 Case = Callable[[Path], list[str]]
@@ -104,6 +105,10 @@ CASES: dict[str, Case] = {
     # hardware in the loop
     "unknown backend": lambda t: ["hil", "table", "--backend", "fpga", "--config", "3330", "-o", "t.npz"],
     "hil table to a folder": lambda t: ["hil", "table", "--config", "3330", "-o", str(t)],
+    "no lanes": lambda t: ["hil", "table", "--config", "3330", "--lanes", "0", "-o", "t.npz"],
+    "too many lanes": lambda t: ["hil", "table", "--config", "3330", "--lanes", "99", "-o", "t.npz"],
+    "config not in the simulated core": lambda t: ["hil", "table", "--config", "3330", "--configs", "0000 2222", "-o", "t.npz"],
+    "remote backend without a board": lambda t: ["hil", "info", "--backend", "remote"],
     # fit / retrain / evaluate
     "unknown network": lambda t: ["fit", "--model", "lenet", "--multiplier", "3330", "-o", "em.pt"],
     "no fit samples": lambda t: ["fit", "--model", "digits_cnn", "--multiplier", "3330", "--samples", "0", "-o", "em.pt"],

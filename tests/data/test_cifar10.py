@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from approxhil.data import DataError, DataMissingError, load_cifar10, load_cifar10_split, locate_cifar10, paths
 from approxhil.data.cifar10 import BATCHES, CLASSES
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from approxhil.data import Batches, load_digits
 from approxhil.models import build_model, model_info
 

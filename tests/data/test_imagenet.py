@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from approxhil.data import IMAGENET, DataError, DataMissingError, FolderBatches, ImageFolder
 from approxhil.models import build_model
-from PIL import Image
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from approxhil.errors import ToolMissingError
 
 SIM_CONFIGS = ("0000", "3330", "2222")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from approxhil.hil import measure_table
 from approxhil.hil.remote import RemoteBackend
 from approxhil.multipliers import golden_table

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
 from approxhil.errors import ToolMissingError
 from approxhil.hil.errors import BitstreamError
 from approxhil_board.hwh import read_hwh

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from approxhil.hil.deploy import board_package_files, stage_board_package
 
 #: Host-side packages the board never has; the board package must not import them.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
+
 from approxhil.cli.hil import app
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model
@@ -16,7 +18,6 @@ from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable
 from approxhil.workflow import approximate_network, load_splits, make_batches, save_network
 from approxhil_board import protocol, regs
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.rtl
 LANES = 4

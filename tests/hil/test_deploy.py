@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from approxhil.hil.deploy import board_package_files, deploy
 from approxhil.hil.errors import DeployError
 from approxhil.hil.remote import RemoteBackend

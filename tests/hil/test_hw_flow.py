@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from approxhil.errors import ToolMissingError
 from approxhil.hdl import hw_dir
 from approxhil.hil.sim import core_parameters

@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+
 from approxhil.errors import ToolFailedError
 from approxhil.hil.twin.blockdesign import read_block_design
 from approxhil.hil.twin.hwhgen import addresses, fclk_divisors, generate_hwh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from approxhil.errors import SpecError
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.hil.sim import core_parameters, normalize_configs

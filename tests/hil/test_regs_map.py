@@ -45,6 +45,7 @@ def test_readable_and_writable_registers_agree() -> None:
 
 def _example_job_writes():
     import numpy as np
+
     from approxhil_board import protocol
 
     return protocol.dot_job(0, np.ones((1, 4), np.int8), np.ones((1, 4), np.int8), 4).writes

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from approxhil.hil import measure_table
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.multipliers import golden_table

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from approxhil.cli import main
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model

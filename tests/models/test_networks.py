@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from approxhil.models import (
     MODELS,
     ModelError,
@@ -14,7 +16,6 @@ from approxhil.models import (
     model_fingerprint,
     model_info,
 )
-from torch import nn
 
 # Paper Table 4 MACs. The paper rounds to whole millions, so the small CIFAR networks get 5%
 # (ResNet8's 12.50M prints as "12M"); ALL-CNN and ResNet18 must land within 1%.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from approxhil.errors import ToolMissingError
 from approxhil.rtl.tools import SIMULATORS, find_simulator, find_yosys
 from approxhil.rtl.verify import Verification, verify_rtl

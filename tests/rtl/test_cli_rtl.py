@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from approxhil.multipliers import PAPER_LUTS_4X4, golden_table
 from approxhil.rtl.sources import file_hashes, smapprox_sources
 from approxhil.rtl.tools import find_simulator

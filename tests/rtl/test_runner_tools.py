@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from approxhil.errors import SpecError, ToolFailedError, ToolMissingError
 from approxhil.rtl import runner, tools
 from approxhil.rtl.sweep import Target, harness, sweep

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from approxhil.errormodel import ErrorModel, ErrorModelError, RunningStats
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.nn import approx_layers

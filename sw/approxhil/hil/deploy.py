@@ -27,14 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from approxhil.hil.boards import default_bitstream, secret_path
+from approxhil.hil.errors import DeployError
 from approxhil_board import auth
 from approxhil_board.agent import DEFAULT_PORT, AgentConfig
 from approxhil_board.errors import AuthError, BoardUnreachableError
 from approxhil_board.hwh import read_hwh
 from approxhil_board.pynq_backend import DEFAULT_BOARD, locate_bitstream
-
-from approxhil.hil.boards import default_bitstream, secret_path
-from approxhil.hil.errors import DeployError
 
 BOARD_PACKAGE = "approxhil_board"
 #: The pynq-venv Python of PYNQ images 3.x.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.errormodel.fit import fit_error_model
@@ -20,6 +19,7 @@ from approxhil.hil.measure import LayerMeasure, measure_table
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.nn import approx_layers
 from approxhil.tables import TruthTable
+from approxhil_board.backend import Backend
 
 BACKENDS = ("sim", "pynq", "remote")
 
@@ -44,16 +44,22 @@ def open_backend(
     """
     if config is not None:
         config = parse_multiplier(config).name
+    if lanes is not None and lanes < 1:
+        raise SpecError(f"lanes must be >= 1, got {lanes}", fix="omit --lanes for the default (4), or give the lanes the core has")
     if kind == "sim":
-        from approxhil.hil.sim import DEFAULT_CONFIGS, DEFAULT_LANES, SimBackend
+        from approxhil.hil.sim import DEFAULT_CONFIGS, DEFAULT_LANES, SimBackend, core_parameters, normalize_configs
 
-        backend: Backend = SimBackend(
-            configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES
-        )
+        held = normalize_configs(configs or ([config] if config else DEFAULT_CONFIGS))
+        core_parameters(held, DEFAULT_LANES if lanes is None else lanes)  # refused before the simulator is built
+        if config is not None and config not in held:
+            raise HilError(
+                f"sim: multiplier {config} is not in the simulated core (it would hold {', '.join(held)})",
+                fix=f"add it to --configs, or measure one of {', '.join(held)}",
+            )
+        backend: Backend = SimBackend(held, simulator=simulator, lanes=DEFAULT_LANES if lanes is None else lanes)
     elif kind == "pynq":
-        from approxhil_board.pynq_backend import DEFAULT_BOARD, PynqBackend
-
         from approxhil.hil.boards import default_bitstream
+        from approxhil_board.pynq_backend import DEFAULT_BOARD, PynqBackend
 
         name = board or DEFAULT_BOARD
         backend = PynqBackend(bitstream or default_bitstream(name), board=name)

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from approxhil_board import protocol
-from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.encoding import Encoding, operands
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.tables import TruthTable, provenance
+from approxhil_board import protocol
+from approxhil_board.backend import Backend
 
 #: Operand pairs expanded on the host at a time when measuring a layer (bounds host memory).
 PAIRS_PER_CHUNK = 1 << 22

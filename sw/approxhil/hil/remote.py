@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from approxhil.hil.boards import secret_path
 from approxhil_board import protocol
 from approxhil_board.auth import read_secret
 from approxhil_board.backend import Backend, config_name
@@ -25,8 +27,6 @@ from approxhil_board.client import AgentClient, parse_address
 from approxhil_board.errors import AuthError, BoardUnreachableError, HilError, HilProtocolError, VersionMismatchError
 from approxhil_board.hashing import file_sha256
 from approxhil_board.regs import CoreInfo
-
-from approxhil.hil.boards import secret_path
 
 #: Operand pairs per request (at most the agent's limit), and requests in flight at once.
 CHUNK_PAIRS = 1 << 20

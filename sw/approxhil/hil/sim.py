@@ -20,15 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from approxhil_board import protocol, regs
-from approxhil_board.backend import Backend
-
 from approxhil.errors import SpecError, ToolFailedError
 from approxhil.hil import sources, wire
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.rtl import runner
 from approxhil.rtl.sources import sources_sha256
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
 
 SIMULATORS = ("verilator", "icarus")
 #: Configs a simulated core holds unless told otherwise: exact, and two of the paper's multipliers.
@@ -50,7 +49,7 @@ VERILATOR_BUILD_ARGS = ("--output-split", "0", "-CFLAGS", "-O0")
 def core_parameters(configs: Sequence[str], lanes: int) -> dict[str, str]:
     """HDL parameters of ``approxhil_accel`` for ``configs`` (select order) and ``lanes``."""
     if not 1 <= lanes <= regs.MAX_LANES:
-        raise SpecError(f"lanes must be 1..{regs.MAX_LANES}, got {lanes}")
+        raise SpecError(f"lanes must be 1..{regs.MAX_LANES}, got {lanes}", fix=f"choose 1 to {regs.MAX_LANES} lanes")
     if not 1 <= len(configs) <= regs.MAX_CONFIGS:
         raise SpecError(f"a core holds 1..{regs.MAX_CONFIGS} configs, got {len(configs)}")
     packed = 0

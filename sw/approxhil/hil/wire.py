@@ -11,6 +11,7 @@ import socket
 import struct
 
 import numpy as np
+
 from approxhil_board.protocol import Job, JobResult
 
 _HEADER = struct.Struct("<Q")

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from approxhil_board.hashing import file_sha256
-
 from approxhil.encoding import Encoding
 from approxhil.errors import ApproxHilError, SpecError, ToolFailedError
 from approxhil.rtl.runner import error_lines
@@ -27,6 +25,7 @@ from approxhil.rtl.sources import file_hashes, primitive_sources
 from approxhil.rtl.sweep import Target, sweep
 from approxhil.rtl.tools import find_yosys
 from approxhil.tables import TruthTable, provenance
+from approxhil_board.hashing import file_sha256
 
 _STATE = re.compile(r"dff|latch|\$sr|\$mem|^FD[CPRS]E?$|^LD[CP]E?$|SRL|RAM", re.IGNORECASE)
 _PRIMITIVES = ("LUT6_2", "CARRY4")

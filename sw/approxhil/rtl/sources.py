@@ -11,10 +11,9 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from approxhil_board.hashing import file_sha256
-
 from approxhil.errors import ToolMissingError
 from approxhil.hdl import rtl_dir
+from approxhil_board.hashing import file_sha256
 
 
 def read_file_list(path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from approxhil.encoding import Encoding
 from approxhil.errors import ToolFailedError
 from approxhil.rtl.importer import VerilogImportError, import_verilog

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from approxhil.errors import SpecError, ToolFailedError
 from approxhil.hdl import rtl_dir
 from approxhil.multipliers import PAPER_LUTS_4X4, mul4x4

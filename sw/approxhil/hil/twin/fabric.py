@@ -18,11 +18,12 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from approxhil_board import wire
-from approxhil_board.twin.link import FABRIC_ENV
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from approxhil_board import wire
+from approxhil_board.twin.link import FABRIC_ENV
 
 CLOCK_NS = 10
 RESET_CYCLES = 8

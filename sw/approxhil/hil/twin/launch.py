@@ -22,11 +22,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from approxhil_board import auth, wire
-from approxhil_board.twin.bitfile import write_twin_bitstream
-from approxhil_board.twin.link import FABRIC_ENV
-from approxhil_board.twin.zynq import FAULT_ENV
-
 from approxhil.errors import ToolFailedError
 from approxhil.hil import deploy
 from approxhil.hil.sim import DEFAULT_CONFIGS, DEFAULT_LANES, SESSION_TIMEOUT_S, build_accelerator, normalize_configs
@@ -34,6 +29,10 @@ from approxhil.hil.twin.blockdesign import read_block_design
 from approxhil.hil.twin.hwhgen import generate_hwh
 from approxhil.hil.twin.venv import ensure_venv
 from approxhil.rtl import runner
+from approxhil_board import auth, wire
+from approxhil_board.twin.bitfile import write_twin_bitstream
+from approxhil_board.twin.link import FABRIC_ENV
+from approxhil_board.twin.zynq import FAULT_ENV
 
 FABRIC_MODULE = "approxhil.hil.twin.fabric"
 STARTUP_TIMEOUT_S = 120.0
