@@ -199,7 +199,7 @@ def test_static_selection_and_names() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     smapprox = plan_for(table_values("3330"))
     full = plan_for(table_values("random"))
-    assert select_engine("auto", smapprox, cpu).name == ("lowrank" if lowrank.onednn_exact() else "gather")
+    assert select_engine("auto", smapprox, cpu).name == "gather"  # unmeasured: the C kernel has the least overhead
     assert select_engine("auto", full, cpu).name == "gather"
     if not torch.cuda.is_available():  # the CUDA kernel needs a GPU; the torch engines run anywhere
         assert select_engine("auto", smapprox, cuda).name == "lowrank-gpu"

@@ -6,12 +6,13 @@ the low-rank family only for tables of at most :data:`AUTO_MAX_COMPONENTS` int8 
 the torch-op engines (``-gpu``, 10–100× slower there) are candidates only when no CPU engine can run.
 
 A workload of at least :data:`MEASURE_MACS` products is measured on first use, like cuDNN's benchmark
-mode: every candidate runs once (warm-up: kernel set-up, oneDNN primitives), then the ones within
-:data:`HOPELESS` times the fastest run :data:`REPS` more times, interleaved so a burst of other load
-hits them alike; the fastest (best time) wins. The choice is cached for the process and on disk
+mode: every candidate runs once untimed (warm-up: kernel set-up, oneDNN primitives) and once timed,
+then the ones within :data:`HOPELESS` times the fastest run :data:`REPS` more times, interleaved so a
+burst of other load hits them alike; the fastest (best time) wins. The choice is cached for the process and on disk
 (:mod:`tuning`), keyed by device, thread count, operand shapes (batch rounded up to a power of two),
 geometry and the table's component count. Smaller workloads take the static preference (engine
-``rank``): measuring them would cost more than it could save.
+``rank``: the C gather kernel first, whose per-call overhead is the smallest): measuring them would
+cost more than it could save.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from approxhil.nn.errors import EngineError
 #: Workloads below this many table lookups are not measured (the static preference runs).
 MEASURE_MACS = 1 << 22
 #: Timed runs per candidate after the warm-up.
-REPS = 2
+REPS = 3
 #: A candidate whose warm-up run is this many times slower than the fastest one is not timed further.
 HOPELESS = 8.0
 
@@ -150,18 +151,21 @@ def _timed(engine: Engine, x: Tensor, w: Tensor, plan: TablePlan, geometry: Geom
 
 
 def measure(found: list[Engine], x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> dict[str, float]:
-    """Best seconds of each candidate on these operands (a warm-up run, then :data:`REPS` interleaved runs)."""
-    first: dict[str, float] = {}
+    """Best seconds of each candidate on these operands: an untimed warm-up run (one-time set-up such as
+    oneDNN's kernel generation), a timed run, then :data:`REPS` more for those within :data:`HOPELESS`
+    times the fastest, interleaved."""
+    working = []
     for engine in found:
         try:
-            first[engine.name] = _timed(engine, x, w, plan, geometry)
+            engine(x, w, plan, geometry)
+            working.append(engine)
         except (EngineError, RuntimeError, MemoryError) as exc:  # e.g. out of memory: not a candidate
             warnings.warn(f"approxhil: engine {engine.name} failed while auto measured it ({exc})", RuntimeWarning)
-    if not first:
+    if not working:
         raise EngineError("every exact engine failed on this layer", fix="see the warnings above; try a smaller batch")
-    fastest = min(first.values())
-    timed = [e for e in found if first.get(e.name, math.inf) <= HOPELESS * fastest]
-    seconds = dict(first)
+    seconds = {engine.name: _timed(engine, x, w, plan, geometry) for engine in working}
+    fastest = min(seconds.values())
+    timed = [e for e in working if seconds[e.name] <= HOPELESS * fastest]
     for _ in range(REPS):
         for engine in timed:
             seconds[engine.name] = min(seconds[engine.name], _timed(engine, x, w, plan, geometry))

@@ -164,7 +164,7 @@ def _gather_torch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> 
 GATHER = register(Engine(
     "gather", _gather_cpu,
     "table lookup per product in a C direct convolution, three output channels per 64-bit lookup (CPU, any table)",
-    check=check, rank=20,
+    check=check, rank=10,
 ))
 GATHER_GPU = register(Engine(
     "gather-gpu", _gather_torch,

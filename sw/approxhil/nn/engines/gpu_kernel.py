@@ -152,7 +152,8 @@ def _allow_shared(kernel: Any, size: int) -> None:
     lib = _get_gpu_runtime_library()
     status = lib.cuFuncSetAttribute(kernel.func, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, ctypes.c_int(size))
     if status != 0:
-        raise RuntimeError(f"cuFuncSetAttribute failed with CUDA error {status}")
+        raise EngineError(f"cuFuncSetAttribute failed with CUDA error {status}",
+                          fix="use engine='gather-gpu' (torch gathers)")
 
 
 _KERNELS: dict[int, tuple[Any, int]] = {}
@@ -182,32 +183,40 @@ def _table16(plan: TablePlan, device: torch.device) -> Tensor:
     return plan.tensor("weight_major_int16", device, lambda: plan.weight_major(torch.device("cpu")).to(torch.int16))
 
 
-def _launch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: int | None = None) -> Tensor:
+def launch_config(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: int | None = None,
+                  sms: int | None = None) -> tuple[tuple[int, int, int], list[Any], Tensor]:
+    """Grid, kernel arguments and the zeroed int32 output ``[N, O, OH, OW]`` for one call.
+
+    ``splits`` reduction slices (default: enough blocks to fill ``sms`` multiprocessors twice over).
+    Pure tensor work, so the CPU tests can hand the same arguments to an emulation of the kernel.
+    """
     x, w = as_conv(x, w, geometry)
-    device = x.device
-    kernel, smem = _kernel(device)
     xc = (x.to(torch.int16) + OFFSET).to(torch.uint8).contiguous()
     wc = (w.to(torch.int16) + OFFSET).to(torch.uint8).contiguous()
     n, c, h, wd = xc.shape
     o, cg, kh, kw = wc.shape
     oh, ow = geometry.output_size(h, wd, kh, kw)
     groups = geometry.groups
-    og = o // groups
     k = cg * kh * kw
-    grid_x, grid_y = -(-(n * oh * ow) // BM), -(-og // TN)
-    if splits is None:  # enough blocks to fill the GPU twice over
-        sms = torch.cuda.get_device_properties(device).multi_processor_count
-        splits = max(1, min(-(-k // BK), math.ceil(2 * sms / max(1, grid_x * grid_y * groups))))
+    grid_x, grid_y = -(-(n * oh * ow) // BM), -(-(o // groups) // TN)
+    if splits is None:
+        splits = max(1, min(-(-k // BK), math.ceil(2 * (sms or 1) / max(1, grid_x * grid_y * groups))))
     kper = -(-k // max(1, splits))
     splits = -(-k // kper)
-    y = torch.zeros((n, o, oh, ow), dtype=torch.int32, device=device)
+    y = torch.zeros((n, o, oh, ow), dtype=torch.int32, device=x.device)
+    args = [xc, wc, _table16(plan, x.device), y, n, c, h, wd, o, kh, kw, oh, ow,
+            geometry.stride[0], geometry.stride[1], geometry.padding[0], geometry.padding[1],
+            geometry.dilation[0], geometry.dilation[1], groups, kper, int(splits > 1)]
+    return (grid_x, grid_y, groups * splits), args, y
+
+
+def _launch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: int | None = None) -> Tensor:
+    device = x.device
+    kernel, smem = _kernel(device)
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    grid, args, y = launch_config(x, w, plan, geometry, splits, sms)
     if y.numel():
-        kernel(
-            grid=(grid_x, grid_y, groups * splits), block=(BM, 1, 1), shared_mem=smem,
-            args=[xc, wc, _table16(plan, device), y, n, c, h, wd, o, kh, kw, oh, ow,
-                  geometry.stride[0], geometry.stride[1], geometry.padding[0], geometry.padding[1],
-                  geometry.dilation[0], geometry.dilation[1], groups, kper, int(splits > 1)],
-        )
+        kernel(grid=grid, block=(BM, 1, 1), shared_mem=smem, args=args)
     return from_conv(y, geometry)
 
 
@@ -245,15 +254,17 @@ def self_check(index: int) -> str | None:
 
 def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> str | None:
     """Why ``gather-cuda`` cannot compute a layer exactly here (``None``: it can)."""
-    if device.type != "cuda" or not torch.cuda.is_available():
+    if device.type != "cuda":
         return "it computes CUDA tensors"
-    if _compiler() is None:
-        return "this torch has no runtime CUDA compiler (torch.cuda._compile_kernel)"
     if plan.min_value < -(1 << 15) or plan.max_value >= 1 << 15:
-        return "its table entries do not fit int16"
+        return "its table entries do not fit int16 (the table it keeps in shared memory)"
     taps = math.prod(w_shape[1:]) if len(w_shape) > 1 else 1
     if taps * max(1, plan.max_abs) >= 1 << 31:
         return f"{taps} products per output of up to {plan.max_abs} can overflow int32 sums"
+    if not torch.cuda.is_available():
+        return "no CUDA device is available"
+    if _compiler() is None:
+        return "this torch has no runtime CUDA compiler (torch.cuda._compile_kernel)"
     index = device.index if device.index is not None else torch.cuda.current_device()
     return self_check(index)
 

@@ -260,7 +260,7 @@ def _lowrank_torch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) ->
 LOWRANK = register(Engine(
     "lowrank", _lowrank_cpu,
     "exact int8 factors of the table as stacked oneDNN int8 convolutions (CPUs where they are exact: VNNI, AMX)",
-    family="lowrank", check=check, rank=10,
+    family="lowrank", check=check, rank=20,
 ))
 LOWRANK_GPU = register(Engine(
     "lowrank-gpu", _lowrank_torch,

@@ -7,7 +7,8 @@ and ``auto`` uses other engines. Calls release the GIL, so slices of a call run 
 small thread pool sized by ``torch.get_num_threads()``.
 
 ``APPROXHIL_KERNEL_FLAGS=portable`` builds without ``-march=native`` (plain ``-O3``): the kernels are
-portable C and must give the same results either way; the tests check that build too.
+portable C and must give the same results either way; the tests check that build too (and an aarch64
+cross build under qemu where the tools are installed).
 """
 
 from __future__ import annotations
@@ -81,11 +82,21 @@ def cpu_flags() -> str:
 
 
 def build_flags(portable: bool | None = None) -> list[str]:
-    """Compiler flags: ``-O3`` etc., plus ``-march=native`` unless ``portable`` (default: ``$APPROXHIL_KERNEL_FLAGS``)."""
+    """Compiler flags: ``-O3`` etc., plus ``-march=native`` unless ``portable``.
+
+    ``$APPROXHIL_KERNEL_FLAGS`` chooses when ``portable`` is not given: ``portable`` (plain ``-O3``),
+    ``native`` (the default), or flags that replace ``-march=native`` — e.g. ``-march=x86-64-v3`` builds
+    for AVX2 without AVX-512, to measure an AVX2-only CPU on a newer one.
+    """
+    setting = os.environ.get("APPROXHIL_KERNEL_FLAGS", "").strip()
     if portable is None:
-        portable = os.environ.get("APPROXHIL_KERNEL_FLAGS", "").strip().lower() == "portable"
+        portable = setting.lower() == "portable"
     flags = list(_FLAGS)
-    if not portable and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+    if portable:
+        return flags
+    if setting and setting.lower() not in ("native", "portable"):
+        return flags + setting.split()
+    if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
         flags.append("-march=native")
     return flags
 
@@ -113,7 +124,12 @@ def load(portable: bool | None = None) -> ctypes.CDLL:
         ).hexdigest()[:16]
         target = cache_dir() / f"approxhil_kernels_{key}.so"
         if not target.is_file():
-            _build(compiler, flags, target)
+            try:
+                _build(compiler, flags, target)
+            except KernelError:
+                if "-march=native" not in flags:
+                    raise
+                return load(portable=True)  # a compiler that does not know -march=native here: plain -O3
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as exc:
         raise KernelError(f"C kernels unavailable: {exc}", fix="check the compiler and the cache folder "

@@ -26,7 +26,7 @@ from approxhil.atomic import write_text
 from approxhil.nn.engines import native
 
 VERSION = 1
-_ENV_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+_ENV_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "APPROXHIL_KERNEL_FLAGS")
 
 
 def enabled() -> bool:
