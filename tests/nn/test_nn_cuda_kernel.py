@@ -33,6 +33,8 @@ struct Dim3 { unsigned int x = 0, y = 0, z = 0; };
 thread_local Dim3 threadIdx, blockIdx;
 static std::barrier<>* block_barrier;
 #define __global__
+#define __device__
+#define __forceinline__ inline
 #define __launch_bounds__(n)
 #define __restrict__
 #define __shared__

@@ -36,11 +36,14 @@ _TABLE_BYTES = 256 * 256 * 2
 _SMEM_TABLE = _TABLE_BYTES + BK * BM + BK * TN
 _SMEM_STAGING = BK * BM + BK * TN
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+_GRID_LIMIT = 65535  # blocks along grid y and z
 
 SOURCE = r"""
 #define BM %(BM)d
 #define TN %(TN)d
 #define BK %(BK)d
+
+static __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 
 extern "C" __global__ void __launch_bounds__(BM)
 gather_conv_cuda(const unsigned char* __restrict__ x, const unsigned char* __restrict__ w,
@@ -65,7 +68,7 @@ gather_conv_cuda(const unsigned char* __restrict__ x, const unsigned char* __res
     const int ob = blockIdx.y * TN;
     const int g = blockIdx.z %% groups;
     const int k0 = (blockIdx.z / groups) * kper;
-    const int k1 = min(K, k0 + kper);
+    const int k1 = imin(K, k0 + kper);
 
 #ifndef TABLE_GLOBAL
     {
@@ -89,7 +92,7 @@ gather_conv_cuda(const unsigned char* __restrict__ x, const unsigned char* __res
 
     for (int kb = k0; kb < k1; kb += BK) {
         __syncthreads();  /* the previous round is consumed; the first time, the table load is ordered too */
-        const int kn = min(BK, k1 - kb);
+        const int kn = imin(BK, k1 - kb);
         int c = kb / taps, r = kb %% taps, i = r / KW, j = r %% KW;
         for (int kk = 0; kk < kn; ++kk) {
             unsigned char code = 128;  /* padding feeds the value 0 (code 128) to the table */
@@ -201,6 +204,7 @@ def launch_config(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, spl
     grid_x, grid_y = -(-(n * oh * ow) // BM), -(-(o // groups) // TN)
     if splits is None:
         splits = max(1, min(-(-k // BK), math.ceil(2 * (sms or 1) / max(1, grid_x * grid_y * groups))))
+    splits = max(1, min(splits, _GRID_LIMIT // groups))  # grid.z = groups * splits
     kper = -(-k // max(1, splits))
     splits = -(-k // kper)
     y = torch.zeros((n, o, oh, ow), dtype=torch.int32, device=x.device)
@@ -261,6 +265,8 @@ def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> st
     taps = math.prod(w_shape[1:]) if len(w_shape) > 1 else 1
     if taps * max(1, plan.max_abs) >= 1 << 31:
         return f"{taps} products per output of up to {plan.max_abs} can overflow int32 sums"
+    if w_shape and -(-w_shape[0] // TN) > _GRID_LIMIT:
+        return f"{w_shape[0]} output channels exceed the kernel's grid"
     if not torch.cuda.is_available():
         return "no CUDA device is available"
     if _compiler() is None:

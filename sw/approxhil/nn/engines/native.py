@@ -69,6 +69,7 @@ def _compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
 
 
+@lru_cache(maxsize=1)
 def cpu_flags() -> str:
     """The CPU's feature flags (/proc/cpuinfo `flags` on x86, `Features` on ARM), or its processor name."""
     try:

@@ -44,9 +44,14 @@ def machine_identity() -> dict[str, Any]:
         "cpu": native.cpu_flags(),
         "caps": {name: os.environ.get(name, "") for name in _ENV_CAPS},
         "torch": torch.__version__,
-        "kernels": hashlib.sha256(native.SOURCE.read_bytes()).hexdigest()[:16],
+        "kernels": _source_digest(),
         "gpus": gpus,
     }
+
+
+@lru_cache(maxsize=1)
+def _source_digest() -> str:
+    return hashlib.sha256(native.SOURCE.read_bytes()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=8)
