@@ -64,7 +64,9 @@ def main() -> int:
             f"CPU: {isa}.\n"
             f"Load average (1 min) at start {load_start}, at end {_load()} (other jobs on the machine inflate "
             "absolute times; the ratios pair measurements taken back to back).\n"
-            "Ratios compare two measurements taken in the same run.\n\n"
+            "Ratios compare two measurements taken in the same run. Other pages: `docs/benchmarks-avx2.md` "
+            "(this CPU capped at AVX2, no VNNI: `scripts/bench_avx2.sh`), `docs/benchmarks-gpu.md` "
+            "(`scripts/gpu_check.sh` on a GPU machine).\n\n"
         )
         write_text(out, header + "\n".join(sections))
     return 1 if failed else 0

@@ -110,7 +110,7 @@ def onednn_exact() -> bool:
             got = _qconv(xs.contiguous(memory_format=torch.channels_last), ws, [1, 1], [pad, pad], [1, 1], groups)
             want = F.conv2d(xs.double() - OFFSET, ws.double(), padding=pad, groups=groups)
             if not torch.equal(got.double(), want):
-                    return False
+                return False
     except (RuntimeError, TypeError, AttributeError, NotImplementedError):
         return False
     return True
