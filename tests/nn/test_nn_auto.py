@@ -19,9 +19,13 @@ X_SHAPE, W_SHAPE, GEOMETRY = (8, 16, 16, 16), (16, 16, 3, 3), Geometry(padding=(
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """A private cache folder and empty process caches (parallel test workers never share a file)."""
+    """A private cache folder and empty process caches (parallel test workers never share a file).
+
+    The machine's load decides whether a choice reaches the disk; the tests fix that one outside condition.
+    """
     monkeypatch.setenv("APPROXHIL_CACHE", str(tmp_path))
     monkeypatch.delenv("APPROXHIL_ENGINE_CACHE", raising=False)
+    monkeypatch.setattr(auto, "oversubscribed", lambda: False)
     auto.reset(disk=True)
     yield tmp_path
     auto.reset(disk=True)
@@ -95,6 +99,13 @@ def test_memory_only_when_the_disk_cache_is_off(cache, monkeypatch) -> None:
     plan, x, w, key = _layer()
     select_engine("auto", plan, CPU, x, w, GEOMETRY)
     assert key in auto.decisions() and not tuning.path().exists()
+
+
+def test_choices_measured_on_a_busy_machine_stay_in_memory(cache, monkeypatch) -> None:
+    monkeypatch.setattr(auto, "oversubscribed", lambda: True)
+    plan, x, w, key = _layer()
+    select_engine("auto", plan, CPU, x, w, GEOMETRY)
+    assert auto.decisions()[key]["seconds"] and not tuning.path().exists()
 
 
 def test_cache_files_are_per_machine_isa_cap_and_torch(cache, monkeypatch) -> None:

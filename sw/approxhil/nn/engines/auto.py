@@ -10,7 +10,8 @@ mode: every candidate runs once untimed (warm-up: kernel set-up, oneDNN primitiv
 then the ones within :data:`HOPELESS` times the fastest run :data:`REPS` more times, interleaved so a
 burst of other load hits them alike; the fastest (best time) wins. The choice is cached for the process and on disk
 (:mod:`tuning`), keyed by device, thread count, operand shapes (batch rounded up to a power of two),
-geometry and the table's component count. Smaller workloads take the static preference (engine
+geometry and the table's component count — on disk only when the machine was not oversubscribed by
+other work while measuring (:func:`oversubscribed`). Smaller workloads take the static preference (engine
 ``rank``: the C gather kernel first, whose per-call overhead is the smallest): measuring them would
 cost more than it could save.
 """
@@ -18,7 +19,7 @@ cost more than it could save.
 from __future__ import annotations
 
 import logging
-import math
+import os
 import threading
 import time
 import warnings
@@ -120,16 +121,29 @@ def choose(plan: TablePlan, device: torch.device, x: Tensor | None = None, w: Te
             return names[name]
     seconds = measure(found, x, w, plan, geometry)
     best = min(seconds, key=seconds.__getitem__)
+    keep = tuning.enabled() and not oversubscribed()
     with _LOCK:
         _MEMO[key] = best
         _SECONDS[key] = seconds
-        if tuning.enabled():
+        if keep:
             _disk_entries()[key] = {"engine": best, "seconds": seconds}
-    if tuning.enabled():
+    if keep:
         tuning.store(key, {"engine": best, "seconds": seconds})
     _LOG.info("auto engine for %s: %s (%s)", key, best,
               ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in sorted(seconds.items(), key=lambda kv: kv[1])))
     return names[best]
+
+
+def oversubscribed() -> bool:
+    """Whether other work keeps this machine's cores busy (1-minute load average above the core count).
+
+    Timings taken then mostly measure the other work: the choice is used in this process but not
+    written to disk, so a later process on a quieter machine measures again.
+    """
+    try:
+        return os.getloadavg()[0] > (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        return False
 
 
 def _disk_entries() -> dict[str, dict[str, Any]]:
