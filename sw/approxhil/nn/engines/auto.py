@@ -7,8 +7,9 @@ the torch-op engines (``-gpu``, 10–100× slower there) are candidates only whe
 
 A workload of at least :data:`MEASURE_MACS` products is measured on first use, like cuDNN's benchmark
 mode: every candidate runs once untimed (warm-up: kernel set-up, oneDNN primitives) and once timed,
-then the ones within :data:`HOPELESS` times the fastest run :data:`REPS` more times, interleaved so a
-burst of other load hits them alike; the fastest (best time) wins. The choice is cached for the process and on disk
+then the ones within :data:`HOPELESS` times the fastest run :data:`REPS` more times, interleaved; the
+fastest (best time) wins. On the CPU the candidates run on one thread, timed in CPU time, so other
+work on a shared machine does not decide the choice; on a GPU, wall time. The choice is cached for the process and on disk
 (:mod:`tuning`), keyed by device, thread count, operand shapes (batch rounded up to a power of two),
 geometry and the table's component count — on disk only when the machine was not oversubscribed by
 other work while measuring (:func:`oversubscribed`). Smaller workloads take the static preference (engine
@@ -18,12 +19,13 @@ cost more than it could save.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
@@ -155,19 +157,47 @@ def _disk_entries() -> dict[str, dict[str, Any]]:
 
 
 def _timed(engine: Engine, x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> float:
+    """Seconds of one run: GPU wall time, or on the CPU this thread's CPU time (:func:`measure` runs one thread)."""
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
-    start = time.perf_counter()
+        start = time.perf_counter()
+        engine(x, w, plan, geometry)
+        torch.cuda.synchronize(x.device)
+        return time.perf_counter() - start
+    start = time.thread_time()
     engine(x, w, plan, geometry)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-    return time.perf_counter() - start
+    return time.thread_time() - start
+
+
+@contextlib.contextmanager
+def _one_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, run the candidates on the calling thread alone (torch, oneDNN and the C kernels)."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def measure(found: list[Engine], x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> dict[str, float]:
     """Best seconds of each candidate on these operands: an untimed warm-up run (one-time set-up such as
     oneDNN's kernel generation), a timed run, then :data:`REPS` more for those within :data:`HOPELESS`
-    times the fastest, interleaved."""
+    times the fastest, interleaved.
+
+    CPU candidates run on one thread and are timed in that thread's CPU time: other work on the machine
+    does not count, and neither do threads waiting at barriers for a core another process holds — on a
+    shared machine wall-clock timings of two-thread runs mostly measured the other work. (The engines
+    split work the same way over threads, so the one-thread ranking is the ranking.)
+    """
+    with _one_thread(x.device):
+        return _measure(found, x, w, plan, geometry)
+
+
+def _measure(found: list[Engine], x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> dict[str, float]:
     working = []
     for engine in found:
         try:

@@ -111,8 +111,10 @@ def _run_c(lib, xc: Tensor, wc: Tensor, plan: TablePlan, geometry: Geometry, ker
         raise EngineError(f"the packed kernel cannot hold {kw} taps of this table in a 21-bit lane",
                           fix="use the direct kernel (kernel='direct')")
     if kernel == "packed":
-        nchunk = max(1, min(n, _PACKED_PIXELS // max(1, plane)))
-        items = -(-n // nchunk) * groups * -(-(o // groups) // 6)
+        blocks = groups * -(-(o // groups) // 6)
+        chunks = -(-2 * torch.get_num_threads() // blocks)  # at least two work items per thread where possible
+        nchunk = max(1, min(n, _PACKED_PIXELS // max(1, plane), -(-n // chunks)))
+        items = -(-n // nchunk) * blocks
         native.parallel(
             lib.gather_conv_packed, items,
             xc.data_ptr(), wc.data_ptr(), _biased(plan).data_ptr(), y.data_ptr(),
