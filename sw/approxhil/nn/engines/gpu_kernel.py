@@ -227,8 +227,8 @@ def _launch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: i
 @lru_cache(maxsize=None)
 def self_check(index: int) -> str | None:
     """Compare the kernel with the torch gather engine on device ``index``; the reason it fails, or ``None``."""
-    from approxhil.nn.engines.gather import _gather_torch
     from approxhil.nn.engines.base import plan_for
+    from approxhil.nn.engines.gather import _gather_torch
 
     device = torch.device("cuda", index)
     gen = torch.Generator().manual_seed(2024)
