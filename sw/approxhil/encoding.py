@@ -12,6 +12,10 @@ import numpy as np
 
 from approxhil.errors import SpecError
 
+#: Signed 8-bit operands of the approximate layers: a value v is table row/column ``v + OFFSET``.
+OPERAND_BITS = 8
+OFFSET = 1 << (OPERAND_BITS - 1)
+
 
 class Encoding(str, enum.Enum):
     """How the multiplier interprets its operands."""

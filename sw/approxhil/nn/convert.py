@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import fnmatch
 import itertools
-from typing import Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 import torch
 from torch import nn

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from approxhil.errors import TableError
 from approxhil.multipliers.golden import golden_table
-from approxhil.nn.engines import Geometry, LINEAR, TablePlan, check_engine_name, plan_for, select_engine
+from approxhil.nn.engines import LINEAR, Geometry, TablePlan, check_engine_name, plan_for, select_engine
 from approxhil.nn.errors import LayerError
 from approxhil.nn.multiplier import MultiplierLike, layer_table, oriented_values
 from approxhil.quant import QMAX, QMIN, Quantizer
@@ -49,7 +49,7 @@ class _Behavioral(torch.autograd.Function):
     """Forward: table-lookup layer on the integer operands. Backward: the exact quantized layer's gradient."""
 
     @staticmethod
-    def forward(ctx: Any, xq: Tensor, wq: Tensor, x_int: Tensor, w_int: Tensor, scale: Tensor, layer: "ApproxLayerMixin") -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, xq: Tensor, wq: Tensor, x_int: Tensor, w_int: Tensor, scale: Tensor, layer: ApproxLayerMixin) -> Tensor:  # type: ignore[override]
         y_int = layer.integer_result(x_int, w_int)
         ctx.save_for_backward(xq, wq)
         ctx.layer = layer
@@ -103,6 +103,7 @@ class ApproxLayerMixin:
         self.operand_a = operand_a
         self._plan: TablePlan | None = None
         self.engine = engine
+        self.engine_used: str | None = None  # the engine of the last behavioral forward (auto's choice)
         if multiplier is not None:
             self.set_multiplier(multiplier, operand_a)
         self.mode = mode if mode is not None else ("behavioral" if multiplier is not None else "quant")
@@ -198,6 +199,11 @@ class ApproxLayerMixin:
 
     # ----------------------------------------------------------------- forward
     def _check_finite(self, x: Tensor) -> None:
+        if not x.is_floating_point():
+            raise LayerError(
+                f"{self._who()}: input is {x.dtype}; approximate layers take real-valued (float) activations and quantize them",
+                fix="pass x.float() (integer operands go through integer_result())",
+            )
         if not torch.isfinite(x).all():
             raise LayerError(
                 f"{self._who()}: input holds NaN or inf",
@@ -234,11 +240,16 @@ class ApproxLayerMixin:
 
     # ----------------------------------------------------------------- integer interface
     def integer_result(self, x_int: Tensor, w_int: Tensor, plan: TablePlan | None = None) -> Tensor:
-        """Exact table-lookup sums (whole numbers, engine dtype) for integer operands."""
+        """Exact table-lookup sums (whole numbers, engine dtype) for integer operands.
+
+        The engine that ran is recorded in ``engine_used`` (for ``auto``: the measured choice).
+        """
         plan = plan or self.plan()
         x2, unflatten = self._flatten_input(x_int)
-        engine = select_engine(self._engine, plan, x2.device)
-        return unflatten(engine(x2, w_int, plan, self.geometry()))
+        geometry = self.geometry()
+        engine = select_engine(self._engine, plan, x2.device, x2, w_int, geometry)
+        self.engine_used = engine.name
+        return unflatten(engine(x2, w_int, plan, geometry))
 
     def integer_output(self, x_int: Tensor, w_int: Tensor) -> Tensor:
         """Pre-bias integer output (int64) of the table engine for integer operands in -128..127."""

@@ -7,6 +7,7 @@ from typing import Union
 
 import numpy as np
 
+from approxhil.encoding import OFFSET, OPERAND_BITS
 from approxhil.errors import ApproxHilError, TableError
 from approxhil.multipliers.golden import resolve_table
 from approxhil.multipliers.spec import MultiplierSpec
@@ -15,8 +16,6 @@ from approxhil.tables import OPERAND_ROLES, TruthTable
 MultiplierLike = Union[TruthTable, str, os.PathLike, MultiplierSpec]
 
 #: Operand codes of signed 8-bit layers: values -128..127 index rows/columns 0..255.
-OPERAND_BITS = 8
-OFFSET = 1 << (OPERAND_BITS - 1)
 
 
 def layer_table(multiplier: MultiplierLike, layer: str, operand_a: str | None = None) -> TruthTable:

@@ -25,10 +25,10 @@ from functools import cached_property
 
 import numpy as np
 
+from approxhil.encoding import OFFSET
 from approxhil.errors import TableError
 from approxhil.tables import table_sha256
 
-OFFSET = 128
 INT8_MIN, INT8_MAX = -128, 127
 #: Above this error rank the lattice reduction is not attempted (the one-hot factorization is used).
 MAX_LATTICE_RANK = 40
@@ -66,6 +66,17 @@ class Decomposition:
     def tap_bound(self, index: np.ndarray) -> int:
         """Largest ``|Σ_{i ∈ index} u_i(x) v_i(w)|`` over all operand pairs: the bound of one tap."""
         return int(np.abs(self.partial_table(index)).max(initial=0))
+
+    def abs_tap_bound(self, index: np.ndarray) -> int:
+        """Largest ``Σ_{i ∈ index} |u_i(x)|·|v_i(w)|``: bounds every partial sum of one tap's products,
+        whatever order a convolution adds them in."""
+        u = np.abs(self.u[index].astype(np.int64))
+        v = np.abs(self.v[index].astype(np.int64))
+        return int((u.T @ v).max(initial=0))
+
+    def is_identity(self, index: np.ndarray) -> bool:
+        """Whether ``index`` is the single component ``u(x) = x, v(w) = w`` (the exact product)."""
+        return len(index) == 1 and np.array_equal(self.u[index[0]], _OPS) and np.array_equal(self.v[index[0]], _OPS)
 
     def reconstruct(self) -> np.ndarray:
         """The table the factors multiply out to (int64)."""
@@ -210,7 +221,7 @@ def _sympy_row_basis(rows: np.ndarray) -> np.ndarray | None:
         from sympy.matrices.normalforms import hermite_normal_form
 
         hnf = np.array(hermite_normal_form(Matrix(rows.T.tolist())).T.tolist(), dtype=object)
-    except Exception:  # noqa: BLE001 - sympy missing or failing: the caller falls back to one-hot
+    except Exception:
         return None
     if hnf.size == 0 or np.abs(hnf).max() >= _GROWTH_LIMIT:
         return None
@@ -225,7 +236,7 @@ def _lll(basis: np.ndarray) -> np.ndarray:
 
         reduced = DomainMatrix([[ZZ(int(v)) for v in row] for row in basis.tolist()], basis.shape, ZZ).lll()
         out = np.array([[int(v) for v in row] for row in reduced.to_list()], dtype=object)
-    except Exception:  # noqa: BLE001 - older sympy without LLL, or numerical trouble: keep the echelon basis
+    except Exception:
         return basis
     if out.shape != basis.shape or np.abs(out).max() >= _GROWTH_LIMIT:
         return basis
