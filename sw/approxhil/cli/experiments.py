@@ -9,6 +9,7 @@ import typer
 
 from approxhil import api
 
+
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
@@ -27,7 +28,10 @@ def experiments(
     data: Optional[Path] = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
     results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
     device: str = typer.Option("cpu"),
-    jobs: int = typer.Option(1, help="cells run at once in worker processes (several share one GPU well)"),
+    jobs: int = typer.Option(1, help="cells run at once in worker processes (several share one GPU well); with --executor dask: local workers"),
+    executor: str = typer.Option("local", help="local (this machine) or dask (a local Dask cluster, or the one at --address)"),
+    address: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (workers: dask worker ADDRESS --nthreads 1)"),
+    threads: Optional[int] = typer.Option(None, help="PyTorch threads per cell (default: this machine's cores shared between the jobs)"),
     report: bool = typer.Option(True, help="write docs/results.md afterwards"),
 ) -> None:
     """Run every missing cell of the grid network × multiplier × mode × seed."""
@@ -37,7 +41,7 @@ def experiments(
         raise typer.BadParameter(f"seeds must be comma-separated integers, got {seeds!r}", param_hint="--seeds") from None
     grid = api.Grid(networks=_split(networks), multipliers=_split(multipliers), modes=_split(modes), seeds=seed_values, epochs=epochs,
                     fit_samples=fit_samples, train_subset=train_subset, cross=_split(cross), refit_every=refit_every, hybrid=hybrid)
-    api.run_grid(grid, results, data, device, jobs=jobs)
+    api.run_grid(grid, results, data, device, jobs=jobs, executor=executor, address=address, threads=threads)
     if report:
         typer.echo(f"wrote {api.build_report(results, Path('docs'))}")
 
