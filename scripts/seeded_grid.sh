@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # ResNet8, 5 epochs, seeds 0-2 (docs/experiments.md, "Seeds and the like-for-like 8-bit line"):
-# the exact 8-bit network retrained the same way (quant, multiplier 0000) as the reference, then
-# 1110, 3330, 2222 x {errormodel, behavioral, hybrid 0.1, quant}. Most informative cells first; seed-0
-# cells that exist are reused. Resumable: finished cells are skipped, interrupted ones resume from their
-# last epoch checkpoint. Runs on a local Dask cluster by default; extra arguments go to every run, e.g.
+# the exact 8-bit network retrained the same way (quant, multiplier 0000) as the reference, then the
+# MRE < 7 % multipliers 3330 and 1110 and the large-error 2222 x {errormodel, behavioral, hybrid 0.1},
+# and last the 8-bit-retrained networks run on each multiplier (quant). Most informative cells first;
+# seed-0 cells that exist are reused. Resumable: finished cells are skipped, interrupted ones resume
+# from their last epoch checkpoint. Runs on a local Dask cluster by default; extra arguments go to
+# every run, e.g.
 #   scripts/seeded_grid.sh --jobs 1 --threads 2           # this 2-core machine: one cell at a time
 #   scripts/seeded_grid.sh --address tcp://HOST:8786      # the workers of a running Dask scheduler
 #   scripts/seeded_grid.sh --device cuda --jobs 8         # one GPU, 8 cells packed on it
@@ -12,10 +14,10 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 run() { "$PYTHON" -m approxhil experiments --networks resnet8 --epochs 5 --executor dask --no-report "$@"; }
 run --multipliers 0000 --modes quant --seeds 0,1,2 "$@"
-for seed in 1 2; do
-    run --multipliers 1110,3330,2222 --modes errormodel,behavioral --seeds "$seed" "$@"
-    run --multipliers 3330,2222 --modes errormodel --hybrid 0.1 --seeds "$seed" "$@"
+for multiplier in 3330 1110 2222; do
+    run --multipliers "$multiplier" --modes errormodel,behavioral --seeds 1,2 "$@"
+    [ "$multiplier" = 1110 ] || run --multipliers "$multiplier" --modes errormodel --hybrid 0.1 --seeds 1,2 "$@"
 done
-run --multipliers 1110 --modes errormodel --hybrid 0.1 --seeds 1,2 "$@"
+run --multipliers 1110 --modes errormodel --hybrid 0.1 --seeds 1,2 "$@"  # selects no layer for 1110: equal to errormodel
 run --multipliers 1110,3330,2222 --modes quant --seeds 0,1,2 "$@"
 "$PYTHON" -m approxhil report

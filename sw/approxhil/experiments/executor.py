@@ -101,7 +101,7 @@ def _distributed():
         import distributed
     except ImportError:
         raise ToolMissingError("the dask executor needs the Dask distributed package, which is not installed",
-                               fix=f"{INSTALL_DASK} (or pip install distributed)") from None
+                               fix=INSTALL_DASK) from None
     return distributed
 
 
@@ -174,7 +174,7 @@ def _outcome(distributed, future, cell: Cell) -> Any:
 def _client(distributed, address: str | None, jobs: int) -> Iterator[Any]:
     """A Dask client: on a new local cluster of ``jobs`` one-thread workers, or on the scheduler at ``address``."""
     if address is None:
-        with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+        with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
                                       silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
             yield client
         return

@@ -12,6 +12,7 @@ import numpy as np
 
 from approxhil.atomic import write_text
 from approxhil.experiments.grid import load_results
+from approxhil.experiments.spread import WITHIN, Stat, aggregate, at_least, by_setting, difference
 from approxhil.errors import ApproxHilError
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import MODELS, build_model
@@ -106,19 +107,21 @@ def build_report(root: str | Path, out: str | Path, luts: str | Path | None = DE
     if not results and not bases:
         raise ReportError(f"no finished experiment cells under {root}", fix="check --results (cells are written by `approxhil experiments`)")
     plots = out / "plots"
-    lines = _header(root, results) + _multipliers_section(luts) + _networks_section(bases)
+    settings = [aggregate(group) for group in by_setting(results)]  # one record per setting, means over its seeds
+    lines = _header(root, results, settings) + _multipliers_section(luts) + _networks_section(bases)
     by_net: dict[str, list[dict]] = defaultdict(list)
-    for r in results:
+    for r in settings:
         by_net[r["cell"]["network"]].append(r)
     for net, rows in sorted(by_net.items()):
         lines += _network_section(net, rows, bases.get(net), root, plots)
-    lines += _neurons_section(root, plots) + _rho_section(results)
+        lines += _reference_section(net, rows, bases.get(net))
+    lines += _neurons_section(root, plots) + _rho_section(settings)
     path = out / "results.md"
     write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def _header(root: Path, results: list[dict]) -> list[str]:
+def _header(root: Path, results: list[dict], settings: list[dict]) -> list[str]:
     return [
         "# Results",
         "",
@@ -126,6 +129,11 @@ def _header(root: Path, results: list[dict]) -> list[str]:
         f" ({len(results)} finished cells). Accuracies are measured with the behavioral (bit-exact) simulation;"
         " for CIFAR-10 the headline number is the 1,202 exact-pixel test images, the whole stored test set"
         " (partly JPEG-decoded) is listed beside it.",
+        "",
+        f"Cells that differ only in their seed form one setting ({len(settings)} settings here): every retrained accuracy is"
+        " the mean over the setting's seeds ± their standard deviation, with the number of seeds (n). A difference marked"
+        f" {WITHIN} is within the spread: smaller than two standard errors of the difference (`approxhil.experiments.spread`);"
+        " unmarked differences with n=1 on a retrained side are undecided.",
         "",
     ]
 
@@ -170,8 +178,26 @@ def _cell_order(main: Callable[[dict], bool]) -> Callable[[dict], tuple]:
     return order
 
 
-def _cell_row(r: dict, reference: float | None) -> dict[str, Any]:
-    after = _headline(r["after"])
+def _stat(r: dict, field: str, test: str | None = None) -> Stat | None:
+    """The spread of a setting's accuracy ``field`` on ``test`` (default: the headline test set)."""
+    stats = (r.get("spread") or {}).get(field)
+    if not stats:
+        return None
+    return stats.get(test) if test is not None else stats.get("test_exact", stats.get("test"))
+
+
+def _text(stat: Stat | None) -> str | None:
+    return stat.text() if stat is not None else None
+
+
+def _retrained_references(rows: list[dict]) -> dict[tuple[int, Any], dict]:
+    """The like-for-like 8-bit line: exact-table networks retrained in mode quant, by (epochs, train subset)."""
+    return {(r["cell"]["epochs"], r["cell"]["train_subset"]): r for r in rows
+            if r["cell"]["mode"] == "quant" and _label(r["cell"]["multiplier"]) == "0000"}
+
+
+def _cell_row(r: dict, reference: Stat | None, retrained: dict | None) -> dict[str, Any]:
+    after = _stat(r, "after")
     return {
         "multiplier": _label(r["cell"]["multiplier"]),
         "MRE %": r["table"]["metrics"]["mre"],
@@ -180,10 +206,12 @@ def _cell_row(r: dict, reference: float | None) -> dict[str, Any]:
         "epochs": r["cell"]["epochs"],
         "train imgs": r["cell"]["train_subset"] or "all",
         "before %": _headline(r["before"]),
-        "after %": after,
-        "after % (all test)": r["after"].get("test"),
-        "after + BN recal %": _headline(r["after_bn"]) if r.get("after_bn") else None,
-        "Δ vs 8-bit": None if reference is None else after - reference,
+        "after %": _text(after),
+        "after % (all test)": _text(_stat(r, "after", "test")),
+        "after + BN recal %": _text(_stat(r, "after_bn")),
+        "Δ vs 8-bit": difference(after, reference),
+        "Δ vs 8-bit retrained": difference(after, _stat(retrained, "after")) if retrained else None,
+        "Δ vs 8-bit retrained (all test)": difference(_stat(r, "after", "test"), _stat(retrained, "after", "test")) if retrained else None,
         "s/epoch": _epoch_seconds(r["history"]),
         "fit s": r.get("fit_seconds"),
     }
@@ -191,9 +219,11 @@ def _cell_row(r: dict, reference: float | None) -> dict[str, Any]:
 
 def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, plots: Path) -> list[str]:
     """Accuracy table and figures (Fig. 6/7), timing (Table 5/6) and cross-evaluation (Table 7) of one network."""
-    reference = _headline(base["int8"]) if base else None
+    reference = Stat.exact(_headline(base["int8"])) if base else None
+    retrained = _retrained_references(rows)
     main = _main_fit(rows)
-    table = [_cell_row(r, reference) for r in sorted(rows, key=_cell_order(main))]
+    table = [_cell_row(r, reference, retrained.get((r["cell"]["epochs"], r["cell"]["train_subset"])))
+             for r in sorted(rows, key=_cell_order(main))]
     figures = []
     for epochs in sorted({r["cell"]["epochs"] for r in rows}):  # one figure per retraining length
         name = f"{net}_accuracy_ep{epochs}.png"
@@ -202,9 +232,12 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
             continue
         _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", shown, base, plots / name)
         figures.append(f"![{net} {epochs} epochs](plots/{name})")
-    lines = [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs. \"after + BN recal\": the retrained network after its "
+    lines = [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs (every seed's). \"after + BN recal\": the retrained network after its "
              "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
-             "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", *figures, ""]
+             "(forward passes only; see `approxhil.train.batchnorm`). \"Δ vs 8-bit\": against the 8-bit network before "
+             "retraining; \"Δ vs 8-bit retrained\": against the like-for-like 8-bit line, the exact-table network retrained "
+             "with the same data, epochs and optimizer (mode quant, multiplier 0000), where it exists. Figures show means over seeds.",
+             "", markdown_table(table), "", *figures, ""]
     timing = _timing([r for r in rows if main(r)])
     if timing:
         paper = PAPER_EPOCH_SECONDS.get(net)
@@ -215,6 +248,41 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
         if cross:
             lines += [f"### {net}: cross-evaluation (Table 7), error-model retraining {run.name}", "", "Rows: retrained for; columns: evaluated on.", "",
                       markdown_table(cross), ""]
+    return lines
+
+
+def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[str]:
+    """Each approximate setting against the like-for-like 8-bit line and against behavioral retraining, with seeds."""
+    lines: list[str] = []
+    for (epochs, subset), ref in sorted(_retrained_references(rows).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        same = [r for r in rows if (r["cell"]["epochs"], r["cell"]["train_subset"]) == (epochs, subset) and r is not ref]
+        behavioral = {r["cell"]["multiplier"]: r for r in same if r["cell"]["mode"] == "behavioral"}
+        table = []
+        for r in sorted(same, key=_cell_order(lambda r: True)):
+            for field, recal in (("after", "–"), ("after_bn", "yes")):
+                if _stat(r, field) is None:
+                    continue
+                beh = behavioral.get(r["cell"]["multiplier"])
+                table.append({
+                    "multiplier": _label(r["cell"]["multiplier"]),
+                    "MRE %": r["table"]["metrics"]["mre"],
+                    "retraining": r["cell"]["mode"] + ("" if r["cell"]["mode"] != "errormodel" else f" ({_fit_label(r['cell'])})"),
+                    "BN recal": recal,
+                    "exact images %": _text(_stat(r, field)),
+                    "Δ vs 8-bit retrained": difference(_stat(r, field), _stat(ref, "after")),
+                    "≥ 8-bit retrained − 1": at_least(_stat(r, field), _stat(ref, "after"), 1.0),
+                    "all test %": _text(_stat(r, field, "test")),
+                    "Δ vs 8-bit retrained (all test)": difference(_stat(r, field, "test"), _stat(ref, "after", "test")),
+                    "≥ 8-bit retrained − 1 (all test)": at_least(_stat(r, field, "test"), _stat(ref, "after", "test"), 1.0),
+                    "Δ vs behavioral": difference(_stat(r, field), _stat(beh, field)) if beh is not None and beh is not r else None,
+                })
+        original = f"{_headline(base['int8']):.2f} / {base['int8'].get('test', float('nan')):.2f} %" if base else "not evaluated"
+        lines += [f"### {net}: against the like-for-like 8-bit line, {epochs} epochs{'' if subset is None else f', {subset} training images'}", "",
+                  f"The 8-bit line: the exact-table network retrained like every cell (mode quant, multiplier 0000) scores "
+                  f"{_text(_stat(ref, 'after'))} on the exact images and {_text(_stat(ref, 'after', 'test'))} on the whole stored test set; "
+                  f"the 8-bit network before retraining {original}. \"≥ 8-bit retrained − 1\": whether the setting reaches the line minus "
+                  f"one point (\"within spread\": the seeds cannot decide). \"Δ vs behavioral\" compares with behavioral retraining of the "
+                  "same multiplier, BatchNorm recalibration on both sides or on neither.", "", markdown_table(table), ""]
     return lines
 
 

@@ -219,7 +219,7 @@ def _compute(cell: Cell, root: Path, prepared: Prepared, device: str, progress: 
         **record,
     }
     _write_json(folder / RESULT, result)
-    return result
+    return read_result(folder / RESULT)  # as stored: the same record a later run reads back
 
 
 def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None,
