@@ -3,7 +3,8 @@
 Both run ``JOBS`` worker processes with one PyTorch thread each on fresh results folders that already hold
 the float network (so only cells are timed, each from process start to the last result file). The two
 executors alternate ``REPEATS`` times and the best wall time of each is compared: the target is an engine
-overhead of at most 10 % of the local runner's wall time.
+overhead of at most 10 % of the local runner's wall time. For scaling, the same grid also runs on one
+Dask worker with all the threads.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def _grid(quick: bool) -> Grid:
                 fit_samples=200, train_subset=256)
 
 
-def _timed(executor: str, grid: Grid, template: Path, work: Path) -> float:
+def _timed(executor: str, grid: Grid, template: Path, work: Path, jobs: int = JOBS, threads: int = 1) -> float:
     root = work / f"{executor}-{time.monotonic_ns()}"
     shutil.copytree(template, root)
     start = time.perf_counter()
-    run_grid(grid, root, progress=False, executor=executor, jobs=JOBS, threads=1)
+    run_grid(grid, root, progress=False, executor=executor, jobs=jobs, threads=threads)
     seconds = time.perf_counter() - start
     assert len(list(root.glob("**/result.json"))) == sum(1 for _ in grid.cells())
     return seconds
@@ -50,6 +51,7 @@ def run(quick: bool = False) -> list[dict]:
         for _ in range(1 if quick else 2):
             for executor in times:
                 times[executor].append(_timed(executor, grid, work / "template", work))
+        one = _timed("dask", grid, work / "template", work, jobs=1, threads=JOBS)  # scaling: one worker with every thread
     local, dask = min(times["local"]), min(times["dask"])
     overhead = dask / local - 1
     name = f"{cells} tiny cells, {JOBS} workers"
@@ -58,4 +60,6 @@ def run(quick: bool = False) -> list[dict]:
         {"benchmark": "grid executor", "metric": f"{name}: dask local cluster wall (s)", "value": dask},
         {"benchmark": "grid executor", "metric": "dask overhead vs local runner", "value": overhead, "target": f"≤ {TARGET:.2f}",
          "ok": overhead <= TARGET},
+        {"benchmark": "grid executor", "metric": f"{cells} tiny cells: dask, 1 worker × {JOBS} threads (s)", "value": one},
+        {"benchmark": "grid executor", "metric": f"speed-up of {JOBS} workers × 1 thread over 1 worker × {JOBS} threads", "value": one / dask},
     ]

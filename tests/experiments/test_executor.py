@@ -30,7 +30,7 @@ COMPARED = ("key", "cell", "inputs", "table", "before", "after", "after_bn", "er
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results root holding the float digits network (trained once for every test of this module)."""
     root = tmp_path_factory.mktemp("float")
-    base_record("digits_cnn", root, progress=False)
+    base_record("digits_cnn", root, progress=False, float_epochs=3)  # a rough float network is all these tests need
     return root
 
 
@@ -61,11 +61,11 @@ def _in_process(threads: int, fn, *args, **kwargs):
 
 @pytest.mark.slow
 def test_dask_gives_the_local_runners_result_files(trained: Path, tmp_path: Path) -> None:
-    grid = Grid(multipliers=("2222", "1100"), modes=("errormodel", "behavioral"), **TINY)
+    grid = Grid(multipliers=("2222",), modes=("errormodel", "behavioral"), **TINY)
     local = _in_process(1, run_grid, grid, _root(trained, tmp_path / "local"), progress=False)
     dask = run_grid(grid, _root(trained, tmp_path / "dask"), progress=False, executor="dask", jobs=2, threads=1)
     assert _files(tmp_path / "local") == _files(tmp_path / "dask")
-    assert len(list((tmp_path / "dask").glob("**/result.json"))) == 4
+    assert len(list((tmp_path / "dask").glob("**/result.json"))) == 2
     for a, b in zip(local, dask, strict=True):
         _same(a, b)  # bit-identical on the CPU with the same threads per cell
 
@@ -74,7 +74,7 @@ def test_dask_gives_the_local_runners_result_files(trained: Path, tmp_path: Path
 def test_a_killed_workers_cell_is_retried_from_its_checkpoint(trained: Path, tmp_path: Path) -> None:
     """SIGKILL the worker after its first epoch: no result appears, Dask reruns the cell on a new worker,
     the rerun resumes the checkpoint and ends exactly as an uninterrupted run."""
-    grid = Grid(multipliers=("2222",), modes=("errormodel",), **{**TINY, "epochs": 4, "train_subset": 1024})
+    grid = Grid(multipliers=("2222",), modes=("errormodel",), **{**TINY, "epochs": 3, "train_subset": 768})
     cell = next(grid.cells())
     root = _root(trained, tmp_path / "killed")
     checkpoint = cell.folder(root) / "checkpoint.pt"
@@ -104,14 +104,14 @@ def test_a_killed_workers_cell_is_retried_from_its_checkpoint(trained: Path, tmp
 @pytest.mark.slow
 def test_two_executors_share_one_results_folder(trained: Path, tmp_path: Path) -> None:
     """A local run and a Dask run fill one folder at once: every cell is computed once, by one writer."""
-    grid = Grid(multipliers=("2222", "1100", "3330"), modes=("behavioral",), **TINY)
+    grid = Grid(multipliers=("2222", "1100"), modes=("behavioral",), **TINY)
     root = _root(trained, tmp_path / "shared")
     outcome: dict = {}
     local = threading.Thread(target=lambda: outcome.update(local=run_grid(grid, root, progress=False)))
     local.start()
     outcome["dask"] = run_grid(grid, root, progress=False, executor="dask", jobs=1, threads=1)
     local.join(timeout=180)
-    assert len(list(root.glob("**/result.json"))) == 3 and not list(root.glob("**/.*.tmp*"))
+    assert len(list(root.glob("**/result.json"))) == 2 and not list(root.glob("**/.*.tmp*"))
     for a, b in zip(outcome["local"], outcome["dask"], strict=True):
         assert a == b  # the same record, epoch timings included: one computation, read by the other run
 
@@ -133,7 +133,8 @@ def test_unreachable_scheduler_and_multithreaded_workers_are_named(tmp_path: Pat
     cells = list(Grid(multipliers=("2222",), modes=("behavioral",), **TINY).cells())
     with pytest.raises(ex.ExecutorError, match="cannot reach the Dask scheduler"):
         ex.run_cells(cells, tmp_path, None, "cpu", executor="dask", address="tcp://127.0.0.1:9", progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0", silence_logs=40) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  dashboard_address=":0", silence_logs=40) as cluster:
         with pytest.raises(ex.ExecutorError, match="--nthreads 1"):
             ex.run_cells(cells, tmp_path, None, "cpu", executor="dask", address=cluster.scheduler_address, progress=False)
     assert not list(tmp_path.iterdir())
