@@ -5,7 +5,7 @@
 # and last the 8-bit-retrained networks run on each multiplier (quant). Most informative cells first;
 # seed-0 cells that exist are reused. Resumable: finished cells are skipped, interrupted ones resume
 # from their last epoch checkpoint. Runs on a local Dask cluster by default; extra arguments go to
-# every run, e.g.
+# every run (then `approxhil report` regenerates docs/results.md), e.g.
 #   scripts/seeded_grid.sh --jobs 1 --threads 2           # this 2-core machine: one cell at a time
 #   scripts/seeded_grid.sh --address tcp://HOST:8786      # the workers of a running Dask scheduler
 #   scripts/seeded_grid.sh --device cuda --jobs 8         # one GPU, 8 cells packed on it
@@ -20,4 +20,3 @@ for multiplier in 3330 1110 2222; do
 done
 run --multipliers 1110 --modes errormodel --hybrid 0.1 --seeds 1,2 "$@"  # selects no layer for 1110: equal to errormodel
 run --multipliers 1110,3330,2222 --modes quant --seeds 0,1,2 "$@"
-"$PYTHON" -m approxhil report
