@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# Sleeping, not spinning, OpenMP threads: on shared cores spinning costs ~10x the CPU per training step.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 WORKERS=${WORKERS:-"1 2"}
 DEVICE=${DEVICE:-cpu}
 CORES=$(nproc)

@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# Sleeping, not spinning, OpenMP threads: on shared cores spinning costs ~10x the CPU per training step.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 run() { "$PYTHON" -m approxhil experiments --networks resnet8 --epochs 5 --executor dask --no-report "$@"; }
 run --multipliers 0000 --modes quant --seeds 0,1,2 "$@"
 for multiplier in 3330 1110 2222; do
