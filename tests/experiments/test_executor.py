@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import distributed  # the dask extra, which `make install` installs: these tests must not skip silently
 import pytest
 import torch
 
@@ -19,7 +20,6 @@ from approxhil.experiments import Grid, run_grid
 from approxhil.experiments import executor as ex
 from approxhil.experiments.runner import base_record
 
-distributed = pytest.importorskip("distributed", reason="the dask executor tests need `pip install 'approxhil[dask]'`")
 
 TINY = dict(networks=("digits_cnn",), fit_samples=200, train_subset=256, epochs=1)
 #: What a cell's result is made of, bar timings (which differ between any two computations).

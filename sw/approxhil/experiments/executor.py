@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 EXECUTORS = ("local", "dask")
 INSTALL_DASK = "pip install 'approxhil[dask]'"
-#: A scheduler address as Dask prints it (``tcp://10.0.0.5:8786``).
-ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://[^\s:/]+:\d{1,5}$")
+#: A scheduler address as Dask prints it (``tcp://10.0.0.5:8786``, ``tcp://[::1]:8786``).
+ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}$")
 CONNECT_SECONDS = 20
 
 
