@@ -20,7 +20,6 @@ from approxhil.experiments import Grid, run_grid
 from approxhil.experiments import executor as ex
 from approxhil.experiments.runner import base_record
 
-
 TINY = dict(networks=("digits_cnn",), fit_samples=200, train_subset=256, epochs=1)
 #: What a cell's result is made of, bar timings (which differ between any two computations).
 COMPARED = ("key", "cell", "inputs", "table", "before", "after", "after_bn", "error_model", "hybrid", "complete")
