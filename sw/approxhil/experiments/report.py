@@ -22,7 +22,7 @@ from approxhil.rtl.yosys import read_lut_counts
 from approxhil.plots import accuracy_figure, neuron_figure, save_figure
 from approxhil.textable import markdown_table
 
-MODES_SHOWN = ("none", "errormodel", "behavioral", "baseline", "awgn")
+MODES_SHOWN = ("none", "errormodel", "behavioral", "baseline", "awgn", "quant")
 PAPER_TABLE4 = {"resnet8": (85.77, 84.61), "resnet14": (89.53, 89.20), "allcnn": (89.13, 89.03), "resnet18": (65.88, 65.15)}
 #: Where ``approxhil rtl yosys --write`` puts the LUT counts (relative to the working folder).
 DEFAULT_LUTS = Path("docs/rtl.json")
@@ -57,8 +57,10 @@ def _bases(root: Path) -> dict[str, dict[str, Any]]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/base.json"))}
 
 
-def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path) -> None:
-    configs = [c for c in PAPER_CONFIGS if any(r["cell"]["multiplier"] == c for r in rows)]
+def _accuracy_plot(title: str, rows: list[dict], reference: float | None, path: Path) -> None:
+    """Fig. 6/7: accuracy per multiplier and mode (means over seeds) against the 8-bit ``reference`` line."""
+    rows = [r for r in rows if _label(r["cell"]["multiplier"]) != "0000"]  # the exact table is the reference line, not a bar
+    configs = [c for c in PAPER_CONFIGS if c != "0000" and any(r["cell"]["multiplier"] == c for r in rows)]
     configs += sorted({r["cell"]["multiplier"] for r in rows} - set(configs))
     modes = [m for m in MODES_SHOWN if any(r["cell"]["mode"] == m for r in rows)]
 
@@ -73,9 +75,8 @@ def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path
              for c in configs]
     if any(v is not None for v in recal):
         series["errormodel + BN recal"] = recal
-    reference = _headline(base["int8"]) if base else None
     labels = [_label(c) for c in configs]
-    save_figure(accuracy_figure(labels, series, reference, f"{network}: accuracy after retraining (behavioral simulation)"), path)
+    save_figure(accuracy_figure(labels, series, reference, title), path)
 
 
 def _rho_table(results: list[dict]) -> list[dict[str, Any]]:
@@ -230,7 +231,10 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
         shown = [r for r in rows if r["cell"]["epochs"] == epochs and main(r)]
         if not shown:
             continue
-        _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", shown, base, plots / name)
+        line = retrained.get((epochs, None))  # the like-for-like 8-bit line where it exists, else the 8-bit network
+        title = f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}: accuracy after retraining (behavioral simulation)"
+        title += ", 8-bit line retrained alike" if line else ""
+        _accuracy_plot(title, shown, _headline(line["after"]) if line else (reference.mean if reference else None), plots / name)
         figures.append(f"![{net} {epochs} epochs](plots/{name})")
     lines = [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs (every seed's). \"after + BN recal\": the retrained network after its "
              "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
