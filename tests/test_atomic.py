@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from approxhil.atomic import write_text
 
 

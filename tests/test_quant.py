@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from approxhil.errors import SpecError
 from approxhil.nn import approx_layers, approximate
 from approxhil.quant import QMAX, QMIN, CalibrationError, Quantizer, calibrate, fake_quant, quantize_int, step_from_range
+from torch import nn
 
 
 def test_codes_round_half_even_and_clip() -> None:
@@ -72,7 +71,7 @@ def test_calibrate_maxabs_and_percentile() -> None:
     assert all(bool(layer.act_quant.calibrated) and layer.mode == "behavioral" for layer in layers.values())
     assert model.training  # train/eval state restored
     percentile = calibrate(model, [(b, torch.zeros(8)) for b in batches], method="percentile", percentile=99.0)
-    expected = sum(float(b.abs().flatten().kthvalue(int(round(0.99 * b.numel()))).values) for b in batches) / 3
+    expected = sum(float(b.abs().flatten().kthvalue(round(0.99 * b.numel())).values) for b in batches) / 3
     assert percentile["0"] == pytest.approx(expected / 127)
     assert percentile["0"] < deltas["0"]
     assert layers["0"].act_quant.method == "percentile"

@@ -15,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from approxhil import __version__
 from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable
@@ -45,7 +44,9 @@ class Installed:
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """``approxhil ARGS`` through the installed console script, in the working folder."""
-        res = subprocess.run([str(self.venv / "bin" / "approxhil"), *args], cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(
+            [str(self.venv / "bin" / "approxhil"), *args], cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         assert res.returncode == 0, f"approxhil {' '.join(args)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
         return res
 
@@ -60,15 +61,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
     source = root / "source"  # a clean copy: an in-tree build would leave build/ behind (and reuse stale files from it)
-    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(".git", "build", "results", ".make", ".pytest_cache", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git", "build", "results", ".make", ".pytest_cache", "__pycache__", "*.egg-info"),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = dist.glob("approxhil-*.whl")
     inst = Installed(root, wheel)
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(inst.venv)], check=True, timeout=120)
-    subprocess.run([inst.python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True, env=inst.env, timeout=300)
+    subprocess.run(
+        [inst.python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+        env=inst.env,
+        timeout=300,
+    )
     return inst
 
 
@@ -82,7 +96,9 @@ def test_wheel_carries_the_hdl_and_the_kernel_source(installed: Installed) -> No
         if path.suffix in (".v", ".f", ".tcl") and "build" not in path.parts:
             assert f"approxhil/hdl/hw/{path.relative_to(ROOT / 'hw')}" in names
     assert "approxhil/hdl/hw/Makefile" in names and "approxhil/nn/engines/kernels.c" in names
-    where = installed.python_code("import approxhil, approxhil.hdl as h; print(approxhil.__file__); print(h.rtl_dir()); print(approxhil.__version__)").split()
+    where = installed.python_code(
+        "import approxhil, approxhil.hdl as h; print(approxhil.__file__); print(h.rtl_dir()); print(approxhil.__version__)"
+    ).split()
     assert all(str(installed.venv) in w for w in where[:2]), where  # the wheel, not this checkout
     assert where[2] == __version__
 
@@ -90,7 +106,11 @@ def test_wheel_carries_the_hdl_and_the_kernel_source(installed: Installed) -> No
 def test_tables_and_rtl_from_the_wheel(installed: Installed) -> None:
     installed.run("tables", "export", "--config", "3330", "-o", "golden.npz")
     installed.run("rtl", "export", "--config", "3330", "--simulator", "icarus", "-o", "rtl.npz")
-    assert TruthTable.load(installed.work / "rtl.npz").sha256 == TruthTable.load(installed.work / "golden.npz").sha256 == golden_table("3330").sha256
+    assert (
+        TruthTable.load(installed.work / "rtl.npz").sha256
+        == TruthTable.load(installed.work / "golden.npz").sha256
+        == golden_table("3330").sha256
+    )
     installed.run("rtl", "import", str(IMPORTER_V), "--top", "mul8u_bam4", "--simulator", "icarus", "-o", "bam.npz")
     bam = TruthTable.load(installed.work / "bam.npz")
     a, b = (x.astype(int) for x in __import__("numpy").meshgrid(range(256), range(256), indexing="ij"))
@@ -129,11 +149,29 @@ def test_gather_kernel_compiles_from_the_installed_source(installed: Installed) 
 
 def test_demo_from_the_wheel(installed: Installed) -> None:
     """The main job end to end with a tiny setting: RTL simulation → table → fit → retrain → report."""
-    res = installed.run("demo", "--config", "3333", "--simulator", "icarus", "--epochs", "1", "--fit-samples", "200", "--train-subset", "256", "--out", "demo")
+    res = installed.run(
+        "demo",
+        "--config",
+        "3333",
+        "--simulator",
+        "icarus",
+        "--epochs",
+        "1",
+        "--fit-samples",
+        "200",
+        "--train-subset",
+        "256",
+        "--out",
+        "demo",
+    )
     text = res.stdout
     assert "equals golden model: True" in text
     assert "3333 after errormodel" in text and "3333 after behavioral" in text
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in text.splitlines() if line.startswith("| digits_cnn") or line.startswith("| 3333")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in text.splitlines()
+        if line.startswith("| digits_cnn") or line.startswith("| 3333")
+    }
     assert float(rows["digits_cnn 8-bit exact"][0]) > 85
     assert float(rows["3333 after errormodel"][2]) > 0  # fit seconds
     out = installed.work / "demo"

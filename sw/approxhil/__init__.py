@@ -4,4 +4,6 @@ Pipeline: rtl (Verilog netlists) -> tables (exhaustive truth tables) -> nn (bit-
 simulation in PyTorch) -> errormodel (per-neuron statistics) -> train (retraining) -> hil (board).
 """
 
-__version__ = "0.1.0"
+from approxhil_board import __version__  # one version for the host and the board package
+
+__all__ = ["__version__"]

@@ -53,6 +53,7 @@ _EXPORTS = {
     "measure_table": "approxhil.hil",
     "compare_tables": "approxhil.hil",
     "fit_on_backend": "approxhil.hil",
+    "deploy": "approxhil.hil.deploy",
     # experiments, report, demo
     "Cell": "approxhil.experiments.grid",
     "Grid": "approxhil.experiments.grid",

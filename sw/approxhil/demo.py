@@ -10,9 +10,10 @@ CIFAR-10 with ResNet8 (``--dataset cifar10 --model resnet8``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,11 +49,20 @@ class DemoConfig:
     def __post_init__(self) -> None:
         info = model_info(self.model)
         if self.dataset is not None and self.dataset != info.dataset:
-            raise ConfigError(f"network {self.model} runs on {info.dataset}, not {self.dataset}", fix=f"use --dataset {info.dataset} or another --model")
+            raise ConfigError(
+                f"network {self.model} runs on {info.dataset}, not {self.dataset}", fix=f"use --dataset {info.dataset} or another --model"
+            )
         if self.rtl and self.simulator not in SIMULATORS:
             raise ConfigError(f"unknown simulator {self.simulator!r}", fix=f"use one of: {', '.join(SIMULATORS)}")
         for mode in self.modes:  # the cells the demo will run, validated now
-            Cell(network=self.model, multiplier=self.config, mode=mode, epochs=self.epochs, fit_samples=self.fit_samples, train_subset=self.train_subset)
+            Cell(
+                network=self.model,
+                multiplier=self.config,
+                mode=mode,
+                epochs=self.epochs,
+                fit_samples=self.fit_samples,
+                train_subset=self.train_subset,
+            )
 
 
 def export_table(cfg: DemoConfig) -> tuple[TruthTable, Path, dict[str, Any]]:
@@ -81,8 +91,10 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     table, table_path, info = export_table(cfg)
     timings["table export"] = time.perf_counter() - start
     source = f"RTL simulation ({cfg.simulator})" if cfg.rtl else "golden model"
-    echo(f"[1/4] {table.name} table from {source}: MRE {table.metrics()['mre']:.2f} %, sha256 {table.sha256[:12]}"
-         + (f", equals golden model: {info['matches_golden']}" if cfg.rtl else ""))
+    echo(
+        f"[1/4] {table.name} table from {source}: MRE {table.metrics()['mre']:.2f} %, sha256 {table.sha256[:12]}"
+        + (f", equals golden model: {info['matches_golden']}" if cfg.rtl else "")
+    )
 
     results_root = cfg.out / "results"
     start = time.perf_counter()
@@ -113,12 +125,14 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     ]
     for r in results:
         hist = r["history"]
-        rows.append({
-            "network": f"{table.name} after {r['cell']['mode']}",
-            "accuracy %": _acc(r["after"]),
-            "s/epoch": float(np.median([h["seconds"] for h in hist])) if hist else None,
-            "fit s": r.get("fit_seconds"),
-        })
+        rows.append(
+            {
+                "network": f"{table.name} after {r['cell']['mode']}",
+                "accuracy %": _acc(r["after"]),
+                "s/epoch": float(np.median([h["seconds"] for h in hist])) if hist else None,
+                "fit s": r.get("fit_seconds"),
+            }
+        )
     echo("")
     echo(markdown_table(rows))
     echo("\naccuracies measured with the bit-exact behavioral simulation of the table")

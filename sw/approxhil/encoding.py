@@ -21,7 +21,7 @@ class Encoding(str, enum.Enum):
     TWOS_COMPLEMENT = "twos-complement"
 
     @classmethod
-    def parse(cls, value: "str | Encoding") -> "Encoding":
+    def parse(cls, value: str | Encoding) -> Encoding:
         """Return the encoding named ``value`` or raise a :class:`SpecError` listing the valid names."""
         if isinstance(value, Encoding):
             return value

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
+# One hierarchy for host and board: the root (and the missing-tool error the board raises too) live in
+# the torch-free board package, so `except ApproxHilError` also catches what the board and agent raise.
+from approxhil_board.errors import ApproxHilError, ToolMissingError
 
-class ApproxHilError(Exception):
-    """Base error; ``fix`` is a short instruction the CLI prints after the message.
-
-    Each subclass has a ``default_fix`` for raises that name no better one, so every error a user
-    sees says what to do next.
-    """
-
-    default_fix = "see `approxhil --help` for the accepted values"
-
-    def __init__(self, message: str, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix if fix is not None else self.default_fix
-
-    def __str__(self) -> str:
-        return self.message if not self.fix else f"{self.message} (fix: {self.fix})"
+__all__ = ["ApproxHilError", "ConfigError", "SpecError", "TableError", "ToolFailedError", "ToolMissingError"]
 
 
 class SpecError(ApproxHilError, ValueError):
@@ -37,12 +25,6 @@ class TableError(ApproxHilError, ValueError):
     """A truth table that is corrupt, mismatched or of the wrong shape, dtype, range or encoding."""
 
     default_fix = "check the table file, or export or import it again (`approxhil tables export|import`)"
-
-
-class ToolMissingError(ApproxHilError, RuntimeError):
-    """An external tool (simulator, Yosys, Vivado, a board) that is not available."""
-
-    default_fix = "run `make install` (or install the tool named)"
 
 
 class ToolFailedError(ApproxHilError, RuntimeError):

@@ -8,8 +8,9 @@ unsupported version each raise the caller's error type with a message naming the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from approxhil.errors import ApproxHilError
 
@@ -39,8 +40,9 @@ def read_versioned(
         found = payload.get("format") if isinstance(payload, Mapping) else type(payload).__name__
         raise error(f"{path} is not an approxhil {kind} (format {found!r})", fix=missing_fix)
     if version is not None and payload.get("format_version") != version:
-        raise error(f"{path}: unsupported {kind} format version {payload.get('format_version')!r} (this approxhil reads {version})",
-                    fix=corrupt_fix)
+        raise error(
+            f"{path}: unsupported {kind} format version {payload.get('format_version')!r} (this approxhil reads {version})", fix=corrupt_fix
+        )
     return payload
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from approxhil.atomic import atomic_path  # noqa: E402
-from approxhil.tables import TruthTable  # noqa: E402
+from approxhil.atomic import atomic_path
+from approxhil.tables import TruthTable
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -70,9 +70,7 @@ def neuron_figure(y: np.ndarray, eps: np.ndarray, title: str = "") -> plt.Figure
     return fig
 
 
-def accuracy_figure(
-    configs: Sequence[str], series: dict[str, list[float | None]], reference: float | None, title: str
-) -> plt.Figure:
+def accuracy_figure(configs: Sequence[str], series: dict[str, list[float | None]], reference: float | None, title: str) -> plt.Figure:
     """Grouped bars of accuracy per multiplier and mode, with the 8-bit line and its 1 % band."""
     fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(configs), 3.6))
     width = 0.8 / max(len(series), 1)

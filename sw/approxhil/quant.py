@@ -11,7 +11,8 @@ The backward pass is straight-through: the gradient passes unchanged where ``Z /
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -125,7 +126,7 @@ class Quantizer(nn.Module):
         if self.method == "maxabs":
             stat = values.max()
         else:
-            k = max(1, min(values.numel(), int(round(self.percentile / 100.0 * values.numel()))))
+            k = max(1, min(values.numel(), round(self.percentile / 100.0 * values.numel())))
             stat = values.kthvalue(k).values
         self._observed.append(float(stat))
 

@@ -12,20 +12,21 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+from approxhil_board.hashing import file_sha256
 
 from approxhil import __version__
 from approxhil.atomic import atomic_path
-from approxhil.hashing import file_sha256
+from approxhil.encoding import Encoding, operands, sign_magnitude
 from approxhil.errors import TableError
 from approxhil.fileformat import read_versioned
 from approxhil.metrics import error_metrics
-from approxhil.encoding import Encoding, operands, sign_magnitude
 
 FORMAT = "approxhil-truth-table"
 FORMAT_VERSION = 1
@@ -73,8 +74,7 @@ class TruthTable:
         peak = float(np.abs(values.astype(np.float64)).max(initial=0))
         if peak >= bound:
             raise TableError(
-                f"table {self.name!r}: values out of range for {bits}-bit {self.encoding} operands "
-                f"(|p| must be < {bound}, got {peak:.0f})",
+                f"table {self.name!r}: values out of range for {bits}-bit {self.encoding} operands (|p| must be < {bound}, got {peak:.0f})",
                 fix="check the table's encoding and bit width, and that it holds products, not indices",
             )
         if not self.encoding.signed and float(values.min(initial=0)) < 0:
@@ -127,12 +127,10 @@ class TruthTable:
         return error_metrics(self.values, self.exact(), ops, ops, mre_n)
 
     # ----------------------------------------------------------------- conversions
-    def to_sign_magnitude(self) -> "TruthTable":
+    def to_sign_magnitude(self) -> TruthTable:
         """Signed form ``sign(a) sign(b) M(|a|, |b|)`` of an unsigned core table."""
         if self.encoding is not Encoding.UNSIGNED:
-            raise TableError(
-                f"table {self.name!r} is already {self.encoding}; only unsigned cores convert to sign-magnitude"
-            )
+            raise TableError(f"table {self.name!r} is already {self.encoding}; only unsigned cores convert to sign-magnitude")
         return replace(
             self,
             values=sign_magnitude(self.values.astype(np.int64)),
@@ -140,7 +138,7 @@ class TruthTable:
             provenance={**self.provenance, "derived": "sign-magnitude of unsigned core"},
         )
 
-    def with_operand_a(self, role: str) -> "TruthTable":
+    def with_operand_a(self, role: str) -> TruthTable:
         """The same table with a different record of which tensor feeds operand A."""
         return replace(self, operand_a=role)
 
@@ -164,17 +162,23 @@ class TruthTable:
         """Write the table atomically to ``path`` (``.npz``)."""
         path = Path(path)
         meta = json.dumps(self.meta(), sort_keys=True).encode("utf-8")
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, table=self.values, meta=np.frombuffer(meta, dtype=np.uint8))
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, table=self.values, meta=np.frombuffer(meta, dtype=np.uint8))
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TruthTable":
+    def load(cls, path: str | os.PathLike) -> TruthTable:
         """Read and verify a table file; raise :class:`TableError` naming what is wrong."""
-        meta = read_versioned(path, kind="truth table", format=FORMAT, version=FORMAT_VERSION, read=_read_npz, error=TableError,
-                              missing_fix="export one with `approxhil tables export`, or import a foreign table with `approxhil tables import`",
-                              corrupt_fix="re-export the table")
+        meta = read_versioned(
+            path,
+            kind="truth table",
+            format=FORMAT,
+            version=FORMAT_VERSION,
+            read=_read_npz,
+            error=TableError,
+            missing_fix="export one with `approxhil tables export`, or import a foreign table with `approxhil tables import`",
+            corrupt_fix="re-export the table",
+        )
         values = meta["table"]
         if list(values.shape) != list(meta.get("shape", [])):
             raise TableError(f"{path}: table shape {values.shape} differs from the recorded {meta.get('shape')}")

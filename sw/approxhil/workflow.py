@@ -13,11 +13,13 @@ import dataclasses
 import functools
 import itertools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
+from approxhil_board.hashing import file_sha256
 from torch import nn
 
 from approxhil import __version__
@@ -26,7 +28,8 @@ from approxhil.data.errors import DataError, DataMissingError
 from approxhil.data.paths import data_dirs
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import Measure, fit_error_model
-from approxhil.hashing import file_sha256
+from approxhil.errors import ConfigError
+from approxhil.fileformat import read_torch, read_versioned
 from approxhil.models.fingerprint import check_fingerprint, model_fingerprint
 from approxhil.models.keras_import import load_keras_resnet8
 from approxhil.models.registry import build_model, model_info
@@ -35,8 +38,6 @@ from approxhil.nn import approximate
 from approxhil.quant import calibrate
 from approxhil.tables import TruthTable
 from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
-from approxhil.errors import ConfigError
-from approxhil.fileformat import read_torch, read_versioned
 from approxhil.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from approxhil.train.checkpoint import save_checkpoint
 from approxhil.train.hybrid import layer_fidelity, select_behavioral_layers
@@ -132,17 +133,20 @@ def float_network(network: str, weights: str | Path | None = None) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged or foreign files
-        raise DataError(f"weights file {path} cannot be read ({type(exc).__name__})",
-                        fix="pass a state dict saved by approxhil (or torch.save of model.state_dict())") from None
+        raise DataError(
+            f"weights file {path} cannot be read ({type(exc).__name__})",
+            fix="pass a state dict saved by approxhil (or torch.save of model.state_dict())",
+        ) from None
     if not isinstance(state, dict):
         raise DataError(f"weights file {path} holds a {type(state).__name__}, not a state dict", fix="save model.state_dict()")
     if "fingerprint" in state:
         check_fingerprint(model, state["fingerprint"], str(path))
     try:
-        model.load_state_dict(state["model"] if "model" in state else state)
+        model.load_state_dict(state.get("model", state))
     except RuntimeError as exc:
-        raise DataError(f"weights file {path} does not fit network {network} ({str(exc).splitlines()[0]})",
-                        fix="pass the weights of this network") from None
+        raise DataError(
+            f"weights file {path} does not fit network {network} ({str(exc).splitlines()[0]})", fix="pass the weights of this network"
+        ) from None
     return model
 
 
@@ -151,15 +155,18 @@ def save_network(model: nn.Module, path: str | Path) -> Path:
     return save_checkpoint(path, {"model": model.state_dict(), "fingerprint": model_fingerprint(model)})
 
 
-def base_network(network: str, root: str | Path, splits: Splits, float_epochs: int = FLOAT_EPOCHS, progress: bool = True,
-                 device: str = "cpu") -> nn.Module:
+def base_network(
+    network: str, root: str | Path, splits: Splits, float_epochs: int = FLOAT_EPOCHS, progress: bool = True, device: str = "cpu"
+) -> nn.Module:
     """The float network: pretrained weights where they exist, else trained once (on ``device``) and cached under ``root``."""
     path = weights_file(network, root=root)
     if path.is_file():
         return float_network(network, path)
     torch.manual_seed(0)  # the same float network whichever process or run trains it
     model = build_model(network)
-    train_float(model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device)
+    train_float(
+        model, make_batches(network, splits.train, 128, train=True), float_epochs, workdir=path.parent, progress=progress, device=device
+    )
     model.cpu()
     save_network(model, path)
     return model
@@ -167,7 +174,7 @@ def base_network(network: str, root: str | Path, splits: Splits, float_epochs: i
 
 def approximate_network(
     model: nn.Module,
-    multiplier: "TruthTable | str | Path",
+    multiplier: TruthTable | str | Path,
     calibration: Iterable,
     calibration_batches: int = CALIBRATION_BATCHES,
     exclude: Iterable[str] = (),
@@ -208,7 +215,7 @@ class Prepared:
 
 def prepare(
     network: str,
-    multiplier: "TruthTable | str | Path",
+    multiplier: TruthTable | str | Path,
     weights: str | Path | None = None,
     data: str | Path | None = None,
     root: str | Path | None = None,
@@ -219,7 +226,11 @@ def prepare(
     approximate it with ``multiplier`` and calibrate it; the approximate network is on ``device``."""
     path = weights_file(network, weights, root)  # a missing weights file is named before any data is loaded
     splits = load_splits(model_info(network).dataset, data)
-    model = base_network(network, root, splits, progress=progress, device=device) if weights is None and root is not None else float_network(network, path)
+    model = (
+        base_network(network, root, splits, progress=progress, device=device)
+        if weights is None and root is not None
+        else float_network(network, path)
+    )
     table = multiplier if isinstance(multiplier, TruthTable) else resolve_table(multiplier)
     approx = approximate_network(model, table, calibration_batches(network, splits)).to(device)
     return Prepared(network, splits, model, path, table, approx, test_sets(network, splits))
@@ -240,18 +251,32 @@ def input_fingerprints(table: TruthTable, weights: Path, splits: Splits, error_m
     }
 
 
-def load_retrained(network: str, multiplier: "TruthTable | str | Path", path: str | Path) -> nn.Module:
+def load_retrained(network: str, multiplier: TruthTable | str | Path, path: str | Path) -> nn.Module:
     """A retrained approximate network saved by :func:`save_network` (weights, quantizer steps, table)."""
     approx = approximate_network(build_model(network), multiplier, [], 0)
-    state = read_versioned(path, kind="retrained network", format=CHECKPOINT_FORMAT, version=None, read=read_torch, error=DataError,
-                           missing_fix="pass the model.pt a retraining run wrote (approxhil retrain)", corrupt_fix="rerun the retraining")
+    state = read_versioned(
+        path,
+        kind="retrained network",
+        format=CHECKPOINT_FORMAT,
+        version=None,
+        read=read_torch,
+        error=DataError,
+        missing_fix="pass the model.pt a retraining run wrote (approxhil retrain)",
+        corrupt_fix="rerun the retraining",
+    )
     check_fingerprint(approx, state.get("fingerprint", ""), str(path))
     approx.load_state_dict(state["model"])
     return approx
 
 
-def fit_network(network: str, multiplier: "TruthTable | str | Path", samples: int, weights: str | Path | None = None,
-                data: str | Path | None = None, progress: bool = True) -> ErrorModel:
+def fit_network(
+    network: str,
+    multiplier: TruthTable | str | Path,
+    samples: int,
+    weights: str | Path | None = None,
+    data: str | Path | None = None,
+    progress: bool = True,
+) -> ErrorModel:
     """Fit ``network``'s error model for ``multiplier`` from the behavioral simulation (settings checked first)."""
     if samples < 1:
         raise ConfigError(f"samples must be >= 1, got {samples}", fix="e.g. --samples 1000 (the paper's p)")
@@ -262,22 +287,33 @@ def fit_network(network: str, multiplier: "TruthTable | str | Path", samples: in
     return fit(prepared.approx, prepared.fit_batches(), samples, progress=progress)
 
 
-def fit(model: nn.Module, batches: Iterable, samples: int, measure: Measure | None = None, source: str = "behavioral", progress: bool = True) -> ErrorModel:
+def fit(
+    model: nn.Module, batches: Iterable, samples: int, measure: Measure | None = None, source: str = "behavioral", progress: bool = True
+) -> ErrorModel:
     """Fit the per-neuron error model of every approximate layer on ``samples`` inputs."""
     return fit_error_model(model, batches, samples, measure=measure, source=source, progress=progress)
 
 
-def accuracies(model: nn.Module, tests: dict[str, Iterable], mode: str = "evaluate", device: str | None = None,
-               progress: bool = False) -> dict[str, float]:
+def accuracies(
+    model: nn.Module, tests: dict[str, Iterable], mode: str = "evaluate", device: str | None = None, progress: bool = False
+) -> dict[str, float]:
     """Accuracy (percent) on each named test set, in ``mode`` (default: behavioral simulation)."""
     apply_mode(model, mode)
-    out = {name: evaluate(model, batches, device, progress=progress, desc=f"accuracy ({mode}, {name})")["accuracy"] for name, batches in tests.items()}
+    out = {
+        name: evaluate(model, batches, device, progress=progress, desc=f"accuracy ({mode}, {name})")["accuracy"]
+        for name, batches in tests.items()
+    }
     apply_mode(model, "evaluate")
     return out
 
 
-def evaluation_rows(network: str, multiplier: "TruthTable | str | Path", weights: str | Path | None = None,
-                    retrained: str | Path | None = None, data: str | Path | None = None) -> list[dict[str, Any]]:
+def evaluation_rows(
+    network: str,
+    multiplier: TruthTable | str | Path,
+    weights: str | Path | None = None,
+    retrained: str | Path | None = None,
+    data: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """Accuracy of a network (``weights``, or one ``retrained`` by :func:`save_network`) in exact 8-bit and
     with ``multiplier``'s behavioral simulation."""
     from approxhil.nn import set_multiplier
@@ -296,8 +332,16 @@ def summary_rows(error_model: ErrorModel) -> list[dict[str, Any]]:
     return [{"layer": name, **stats} for name, stats in error_model.summary().items()]
 
 
-def fit_on_hardware(backend: "Backend", network: str, config: str, samples: int, batch_size: int, weights: str | Path | None = None,
-                    data: str | Path | None = None, progress: bool = True) -> ErrorModel:
+def fit_on_hardware(
+    backend: Backend,
+    network: str,
+    config: str,
+    samples: int,
+    batch_size: int,
+    weights: str | Path | None = None,
+    data: str | Path | None = None,
+    progress: bool = True,
+) -> ErrorModel:
     """Fit ``network``'s error model from layer outputs measured on ``backend`` (board or simulated board).
 
     The network is approximated with the table measured on the same backend, so the model describes it.
@@ -308,8 +352,9 @@ def fit_on_hardware(backend: "Backend", network: str, config: str, samples: int,
     model = float_network(network, weights)
     measured = measure_table(backend, config)
     approx = approximate_network(model, measured, calibration_batches(network, splits))
-    return fit_on_backend(backend, approx, make_batches(network, splits.train, batch_size, train=False), samples,
-                          tables={config: measured}, progress=progress)
+    return fit_on_backend(
+        backend, approx, make_batches(network, splits.train, batch_size, train=False), samples, tables={config: measured}, progress=progress
+    )
 
 
 def recover(
@@ -345,8 +390,10 @@ def recover(
         hybrid = {"fidelity": fidelity, "behavioral_layers": list(config.behavioral_layers)}
     refit = None
     if config.refit_every and fit_batches is not None:
+
         def refit(m: nn.Module) -> ErrorModel:
             return fit(m, fit_batches, config.fit_samples, progress=progress)
+
     record = retrain(model, train_batches, config, workdir=workdir, error_model=error_model, progress=progress, refit=refit, inputs=inputs)
     record["fit_seconds"] = fit_seconds
     record["hybrid"] = hybrid

@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from approxhil.multipliers import golden_table
 
 Case = Callable[[Path], list[str]]
@@ -89,7 +88,15 @@ CASES: dict[str, Case] = {
     "garbage table": lambda t: ["tables", "info", str(_garbage(t, "garbage.npz"))],
     "missing foreign table": lambda t: ["tables", "import", "missing.npy", "-o", "t.npz"],
     "foreign table of unknown kind": lambda t: ["tables", "import", str(_garbage(t, "table.xlsx")), "-o", "t.npz"],
-    "unsigned 4-bit table as two's complement": lambda t: ["tables", "import", str(_unsigned_16(t)), "--encoding", "twos-complement", "-o", "t.npz"],
+    "unsigned 4-bit table as two's complement": lambda t: [
+        "tables",
+        "import",
+        str(_unsigned_16(t)),
+        "--encoding",
+        "twos-complement",
+        "-o",
+        "t.npz",
+    ],
     # rtl
     "unknown simulator": lambda t: ["rtl", "export", "--config", "3330", "--simulator", "modelsim", "-o", "t.npz"],
     "rtl export to a folder": lambda t: ["rtl", "export", "--config", "3330", "-o", str(t)],
@@ -100,7 +107,17 @@ CASES: dict[str, Case] = {
     # fit / retrain / evaluate
     "unknown network": lambda t: ["fit", "--model", "lenet", "--multiplier", "3330", "-o", "em.pt"],
     "no fit samples": lambda t: ["fit", "--model", "digits_cnn", "--multiplier", "3330", "--samples", "0", "-o", "em.pt"],
-    "unreadable weights": lambda t: ["fit", "--model", "digits_cnn", "--multiplier", "3330", "--weights", str(_garbage(t, "w.pt")), "-o", "em.pt"],
+    "unreadable weights": lambda t: [
+        "fit",
+        "--model",
+        "digits_cnn",
+        "--multiplier",
+        "3330",
+        "--weights",
+        str(_garbage(t, "w.pt")),
+        "-o",
+        "em.pt",
+    ],
     "missing weights": lambda t: ["retrain", "--multiplier", "3330", "--weights", "/nonexistent/w.h5", "--results", "res"],
     "negative epochs": lambda t: ["retrain", "--multiplier", "3330", "--epochs", "-1", "--results", "res"],
     "empty train subset": lambda t: ["retrain", "--multiplier", "3330", "--train-subset", "0", "--results", "res"],
@@ -110,7 +127,15 @@ CASES: dict[str, Case] = {
     "missing error model": lambda t: ["retrain", "--multiplier", "3330", "--error-model", "missing.pt", "--results", "res"],
     "garbage error model": lambda t: ["retrain", "--multiplier", "3330", "--error-model", str(_garbage(t, "em.pt")), "--results", "res"],
     "damaged result": lambda t: ["retrain", "--multiplier", "3330", "--results", str(_damaged_result(t))],
-    "damaged cached float network": lambda t: ["retrain", "--model", "digits_cnn", "--multiplier", "2222", "--results", str(_damaged_float(t))],
+    "damaged cached float network": lambda t: [
+        "retrain",
+        "--model",
+        "digits_cnn",
+        "--multiplier",
+        "2222",
+        "--results",
+        str(_damaged_float(t)),
+    ],
     "missing retrained network": lambda t: ["evaluate", "--model", "digits_cnn", "--multiplier", "2222", "--retrained", "missing.pt"],
     # experiments and report
     "no parallel jobs": lambda t: ["experiments", "--networks", "digits_cnn", "--multipliers", "2222", "--jobs", "0", "--results", "res"],
@@ -140,8 +165,9 @@ SUBPROCESS = ("no arguments", "misspelt command", "unknown option", "missing req
 UNINSTALLED = {"dask executor without its package": ("distributed",)}
 
 
-def _run(args: list[str], work: Path, cache: Path, in_process: bool, monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def _run(
+    args: list[str], work: Path, cache: Path, in_process: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
     if not in_process:
         env = {**os.environ, "APPROXHIL_CACHE": str(cache)}
         res = subprocess.run([sys.executable, "-m", "approxhil", *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
@@ -161,7 +187,9 @@ def _run(args: list[str], work: Path, cache: Path, in_process: bool, monkeypatch
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_gets_one_line_and_exit_2(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gets_one_line_and_exit_2(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     args = CASES[name](work)

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from approxhil.tables import TruthTable
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "approxhil", *args], capture_output=True, text=True)
-
-
-def test_report_lists_designs() -> None:
+def test_report_lists_designs(cli: Callable) -> None:
     out = cli("tables", "report")
     assert out.returncode == 0, out.stderr
     assert "| 3330" in out.stdout and "6.39" in out.stdout and "12.62" in out.stdout
 
 
-def test_export_info_import(tmp_path: Path) -> None:
+def test_export_info_import(tmp_path: Path, cli: Callable) -> None:
     path = tmp_path / "t.npz"
     out = cli("tables", "export", "--config", "3330", "-o", str(path))
     assert out.returncode == 0, out.stderr
@@ -33,7 +27,7 @@ def test_export_info_import(tmp_path: Path) -> None:
     assert TruthTable.load(tmp_path / "f.npz").sha256 == TruthTable.load(path).sha256
 
 
-def test_errors_are_one_line_and_leave_no_file(tmp_path: Path) -> None:
+def test_errors_are_one_line_and_leave_no_file(tmp_path: Path, cli: Callable) -> None:
     for args in (["--config", "39300"], ["--config", "3930"], ["--config", "3330", "--encoding", "bogus"]):
         out = cli("tables", "export", *args, "-o", str(tmp_path / "x.npz"))
         assert out.returncode == 2

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from approxhil.data import DataError, DataMissingError, load_cifar10, load_cifar10_split, locate_cifar10, paths
 from approxhil.data.cifar10 import BATCHES, CLASSES
 
@@ -29,8 +28,12 @@ def fake_cifar(tmp_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         for name in names:
             x = rng.integers(0, 256, (PER_BATCH, 3, 32, 32), dtype=np.uint8)
             y = rng.integers(0, 10, PER_BATCH).tolist()
-            batch = {b"batch_label": name.encode(), b"labels": y, b"data": x.reshape(PER_BATCH, -1),
-                     b"filenames": [f"{name}_{i}.png".encode() for i in range(PER_BATCH)]}
+            batch = {
+                b"batch_label": name.encode(),
+                b"labels": y,
+                b"data": x.reshape(PER_BATCH, -1),
+                b"filenames": [f"{name}_{i}.png".encode() for i in range(PER_BATCH)],
+            }
             (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
             xs.append(x)
             ys += y
@@ -125,7 +128,7 @@ def test_bad_files(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
 
     class Evil:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
@@ -136,12 +139,22 @@ def test_bad_files(tmp_path: Path) -> None:
     np.savez(bad, test_x=np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(DataError, match=r"lacks arrays \['test_y', 'exact_mask_test', 'classes'\]"):
         load_cifar10_split(bad, "test")
-    np.savez(bad, test_x=np.zeros((2, 3, 32, 32), np.uint8), test_y=np.zeros(2, np.uint8),
-             exact_mask_test=np.ones(2, bool), classes=np.array(CLASSES))
+    np.savez(
+        bad,
+        test_x=np.zeros((2, 3, 32, 32), np.uint8),
+        test_y=np.zeros(2, np.uint8),
+        exact_mask_test=np.ones(2, bool),
+        classes=np.array(CLASSES),
+    )
     with pytest.raises(DataError, match=r"uint8 \[n, 32, 32, 3\]"):
         load_cifar10_split(bad, "test")
-    np.savez(bad, test_x=np.zeros((2, 32, 32, 3), np.uint8), test_y=np.array([0, 10], np.uint8),
-             exact_mask_test=np.ones(2, bool), classes=np.array(CLASSES))
+    np.savez(
+        bad,
+        test_x=np.zeros((2, 32, 32, 3), np.uint8),
+        test_y=np.array([0, 10], np.uint8),
+        exact_mask_test=np.ones(2, bool),
+        classes=np.array(CLASSES),
+    )
     with pytest.raises(DataError, match=r"labels must lie in 0\.\.9"):
         load_cifar10_split(bad, "test")
     data = bad.read_bytes()
@@ -149,7 +162,7 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="cannot read"):
         load_cifar10_split(bad, "test")
     (tmp_path / "x.txt").write_text("")
-    with pytest.raises(DataError, match="neither an .npz"):
+    with pytest.raises(DataError, match=r"neither an \.npz"):
         load_cifar10(tmp_path / "x.txt")
     with pytest.raises(DataError, match="unknown CIFAR-10 split"):
         load_cifar10_split(tmp_path, "val")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from approxhil.data import Batches, load_digits
 from approxhil.models import build_model, model_info
 

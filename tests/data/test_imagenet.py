@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from approxhil.data import IMAGENET, DataError, DataMissingError, FolderBatches, ImageFolder
 from approxhil.models import build_model
+from PIL import Image
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
 
@@ -20,7 +19,7 @@ def make_folder(root: Path, per_class: int = 4) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     pixels = {}
     for split in ("train", "val"):
-        for c, wnid in enumerate(WNIDS):
+        for _c, wnid in enumerate(WNIDS):
             folder = root / split / wnid
             folder.mkdir(parents=True)
             for i in range(per_class):
@@ -95,7 +94,7 @@ def test_batches_independent_of_workers(tmp_path: Path) -> None:
     assert len(runs[0]) == 3
     for (xa, ya), (xb, yb) in zip(*runs):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    x, y = runs[0][0]
+    x, _y = runs[0][0]
     assert x.dtype == torch.float32 and x.shape == (5, 3, 224, 224)
     assert abs(float(x.mean())) < 0.5  # ImageNet normalisation of uniform noise: centred near 0
     model = build_model("resnet18", num_classes=len(WNIDS)).eval()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from approxhil.data import (
     CIFAR10,
     RAW,
@@ -46,8 +45,13 @@ def test_crop_flip_is_a_shifted_window_of_the_padded_image() -> None:
     padded = F.pad(x, (4, 4, 4, 4))
     flips = 0
     for i in range(len(x)):
-        windows = {(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)
-                   if torch.equal(out[i], (lambda w: w.flip(-1) if f else w)(padded[i, :, dy:dy + 8, dx:dx + 8]))}
+        windows = {
+            (dy, dx, f)
+            for dy in range(9)
+            for dx in range(9)
+            for f in (False, True)
+            if torch.equal(out[i], (lambda w: w.flip(-1) if f else w)(padded[i, :, dy : dy + 8, dx : dx + 8]))
+        }
         assert windows, f"image {i} is no crop of its padded input"
         flips += all(f for _, _, f in windows)
     assert 0 < flips < len(x)  # both flipped and unflipped images occur
@@ -104,5 +108,4 @@ def test_image_set_validation() -> None:
     with pytest.raises(DataError, match="uint8"):
         ImageSet(torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.bool), ("a",))
     with pytest.raises(DataError, match="labels must be int64"):
-        ImageSet(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long),
-                 torch.ones(2, dtype=torch.bool), ("a",))
+        ImageSet(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), torch.ones(2, dtype=torch.bool), ("a",))

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, ErrorModelError, NeuronStats, RunningStats, StatisticsError, WeightNoise
 
 

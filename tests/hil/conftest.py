@@ -7,10 +7,9 @@ back-pressure are covered too. Builds are cached (and locked) by the RTL runner 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from approxhil.errors import ToolMissingError
 
 SIM_CONFIGS = ("0000", "3330", "2222")
@@ -37,3 +36,40 @@ def icarus_board() -> Iterator:
     board = _open(configs=("2222", "1110"), simulator="icarus", lanes=3, stall=0.3, seed=7)
     yield board
     board.close()
+
+
+@pytest.fixture(scope="session")
+def twin() -> Iterator:
+    """The board's digital twin: the agent with the real pynq (its own venv) on an emulated Zynq over the RTL."""
+    from approxhil.hil.twin.launch import Twin
+
+    try:
+        board = Twin(configs=SIM_CONFIGS, lanes=4)
+    except ToolMissingError as exc:
+        pytest.skip(f"the twin cannot start here: {exc}")
+    yield board
+    board.close()
+
+
+@pytest.fixture(scope="session")
+def twin_fabric() -> Iterator:
+    """The twin's simulated fabric and bitstream alone (a board to deploy to)."""
+    from approxhil.hil.twin.launch import TwinFabric
+
+    try:
+        fabric = TwinFabric(configs=SIM_CONFIGS, lanes=4)
+    except ToolMissingError as exc:
+        pytest.skip(f"the twin's fabric cannot start here: {exc}")
+    yield fabric
+    fabric.close()
+
+
+@pytest.fixture(scope="session")
+def twin_python() -> str:
+    """The twin environment's Python (pynq 3.1 from PyPI; built once per machine and cached)."""
+    from approxhil.hil.twin.venv import ensure_venv
+
+    try:
+        return str(ensure_venv())
+    except ToolMissingError as exc:
+        pytest.skip(f"the twin's pynq environment cannot be built here: {exc}")

@@ -6,11 +6,10 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from approxhil.errors import ToolMissingError
-from approxhil.hil.board import PynqBackend, locate_bitstream
 from approxhil.hil.errors import BitstreamError
-from approxhil.hil.hwh import read_hwh
+from approxhil_board.hwh import read_hwh
+from approxhil_board.pynq_backend import PynqBackend, locate_bitstream
 
 
 def write_hwh(
@@ -82,7 +81,7 @@ def test_hwh_without_the_expected_ip_is_refused(tmp_path: Path, kwargs: dict, me
 def test_unreadable_or_missing_hwh(tmp_path: Path) -> None:
     bad = tmp_path / "c.hwh"
     bad.write_text("<EDKSYSTEM><MODULES>")
-    with pytest.raises(BitstreamError, match="not a readable .hwh"):
+    with pytest.raises(BitstreamError, match=r"not a readable .hwh"):
         read_hwh(bad)
     with pytest.raises(BitstreamError, match="does not exist"):
         read_hwh(tmp_path / "none.hwh")
@@ -93,11 +92,11 @@ def test_bitstream_needs_its_hwh(tmp_path: Path) -> None:
     with pytest.raises(BitstreamError, match="make bitstream BOARD=pynq-z2"):
         locate_bitstream(bit)
     bit.write_bytes(b"\0" * 16)
-    with pytest.raises(BitstreamError, match="no hardware handoff x.hwh"):
+    with pytest.raises(BitstreamError, match=r"no hardware handoff x.hwh"):
         locate_bitstream(bit)
     write_hwh(tmp_path / "x.hwh")
     assert locate_bitstream(bit) == (bit, tmp_path / "x.hwh")
-    with pytest.raises(BitstreamError, match="not a .bit"):
+    with pytest.raises(BitstreamError, match=r"not a .bit"):
         locate_bitstream(tmp_path / "x.hwh")
 
 
@@ -106,9 +105,9 @@ def test_pynq_backend_without_a_board_fails_at_construction(tmp_path: Path) -> N
     bit = tmp_path / "x.bit"
     bit.write_bytes(b"\0" * 16)
     write_hwh(tmp_path / "x.hwh")
-    with pytest.raises(ToolMissingError, match="PynqBackend needs the pynq package on a PYNQ board") as info:
+    with pytest.raises(ToolMissingError, match="PynqBackend needs the pynq package of a PYNQ board image") as info:
         PynqBackend(bit)
-    assert "pip install approxhil[pynq]" in str(info.value) and "--backend sim" in str(info.value)
+    assert "--backend remote" in str(info.value) and "approxhil hil deploy" in str(info.value) and "--backend sim" in str(info.value)
 
 
 def test_pynq_without_devices_is_reported_as_no_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,5 +123,5 @@ def test_pynq_without_devices_is_reported_as_no_board(tmp_path: Path, monkeypatc
     fake = types.ModuleType("pynq")
     fake.Device = Device()
     monkeypatch.setitem(sys.modules, "pynq", fake)
-    with pytest.raises(ToolMissingError, match="no PYNQ board found.*No Devices Found"):
+    with pytest.raises(ToolMissingError, match=r"no PYNQ board found.*No Devices Found"):
         PynqBackend(tmp_path / "x.bit")

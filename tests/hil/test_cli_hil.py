@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from approxhil.cli.hil import app
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import fit_error_model
-from approxhil.hil import protocol, regs
 from approxhil.hil.errors import HilProtocolError
 from approxhil.models import DigitsCNN
 from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable
 from approxhil.workflow import approximate_network, load_splits, make_batches, save_network
+from approxhil_board import protocol, regs
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.rtl
 LANES = 4
@@ -68,7 +66,22 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_hil_fit_writes_the_error_model_of_the_behavioral_fit(tmp_path: Path, weights: Path) -> None:
     out = tmp_path / "em.pt"
-    args = ["fit", "-c", "3330", "-o", str(out), "--model", "digits_cnn", "--weights", str(weights), "--samples", "8", "--batch-size", "8", *SIM]
+    args = [
+        "fit",
+        "-c",
+        "3330",
+        "-o",
+        str(out),
+        "--model",
+        "digits_cnn",
+        "--weights",
+        str(weights),
+        "--samples",
+        "8",
+        "--batch-size",
+        "8",
+        *SIM,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     measured = ErrorModel.load(out)

@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from approxhil.errors import ToolMissingError
-from approxhil.hil.board import BOARD_CONFIGS, BOARD_LANES, estimate_throughput
-from approxhil.hil.sim import core_parameters
 from approxhil.hdl import hw_dir
+from approxhil.hil.sim import core_parameters
 from approxhil.hil.sources import accelerator_sources
 from approxhil.multipliers.compose import PAPER_CONFIGS
+from approxhil_board.pynq_backend import estimate_throughput
 
 TCL_PROBE = """
 set argv [list {board} {build} {lanes} "{configs}" 100]
@@ -30,7 +29,9 @@ def _tcl(tmp_path: Path, board: str = "pynq-z2", lanes: int = 4, configs: str = 
     if shutil.which("tclsh") is None:
         pytest.skip("tclsh not installed (apt: tcl)")
     probe = tmp_path / "probe.tcl"
-    probe.write_text(TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=hw_dir() / "tcl" / "settings.tcl"))
+    probe.write_text(
+        TCL_PROBE.format(board=board, build=tmp_path / "build", lanes=lanes, configs=configs, settings=hw_dir() / "tcl" / "settings.tcl")
+    )
     out = subprocess.run(["tclsh", str(probe)], capture_output=True, text=True, timeout=60, check=True).stdout
     return dict(line.split(" ", 1) for line in out.strip().splitlines())
 
@@ -51,28 +52,35 @@ def test_vivado_and_simulator_get_the_same_configs_parameter(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(board="zedboard"), "unknown board 'zedboard'"), (dict(lanes=3), "LANES=3"), (dict(configs="0000 5555"), "'5555' is not an SMApprox config")],
+    [
+        (dict(board="zedboard"), "unknown board 'zedboard'"),
+        (dict(lanes=3), "LANES=3"),
+        (dict(configs="0000 5555"), "'5555' is not an SMApprox config"),
+    ],
 )
 def test_tcl_refuses_bad_settings(tmp_path: Path, kwargs: dict, message: str) -> None:
     assert message in _tcl(tmp_path, **kwargs)["ERROR"]
 
 
-def test_board_defaults_agree_in_makefile_rtl_and_driver() -> None:
+def test_board_defaults_agree_in_makefile_and_rtl() -> None:
+    """The default bitstream holds the exact multiplier and the paper's eight configs, in that order, on 4 lanes."""
+    board_configs = ("0000", *PAPER_CONFIGS)
     makefile = (hw_dir() / "Makefile").read_text()
-    assert re.search(r"^CONFIGS \?= (.+)$", makefile, re.M).group(1).split() == list(BOARD_CONFIGS)
-    assert re.search(r"^LANES \?= (\d+)$", makefile, re.M).group(1) == str(BOARD_LANES)
+    assert re.search(r"^CONFIGS \?= (.+)$", makefile, re.M).group(1).split() == list(board_configs)
+    assert re.search(r"^LANES \?= (\d+)$", makefile, re.M).group(1) == "4"
     rtl = (hw_dir() / "rtl" / "approxhil_accel.v").read_text()
     default = re.search(r"parameter \[16\*NUM_CONFIGS-1:0\] CONFIGS = \{([^}]*)\}", rtl).group(1)
     entries = [f"{int(v):04d}" for v in re.findall(r"16'd(\d+)", default)]
-    assert tuple(reversed(entries)) == BOARD_CONFIGS  # entry 0 is the last (lowest) in the concatenation
-    assert re.search(r"parameter integer NUM_CONFIGS = (\d+)", rtl).group(1) == str(len(BOARD_CONFIGS))
-    assert set(BOARD_CONFIGS) == {"0000", *PAPER_CONFIGS}
+    assert tuple(reversed(entries)) == board_configs  # entry 0 is the last (lowest) in the concatenation
+    assert re.search(r"parameter integer NUM_CONFIGS = (\d+)", rtl).group(1) == str(len(board_configs))
 
 
 def test_make_bitstream_runs_the_three_stages_in_order() -> None:
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    out = subprocess.run(["make", "-n", "-C", str(hw_dir()), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-C", str(hw_dir()), "bitstream", "BOARD=pynq-z1", "VIVADO=vivado"], capture_output=True, text=True, check=True
+    ).stdout
     stages = re.findall(r"-source tcl/(\w+)\.tcl -tclargs pynq-z1 build/pynq-z1 4", out)
     assert stages == ["project", "synth", "impl"]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from approxhil.errors import SpecError
-from approxhil.hil import protocol, regs
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.hil.sim import core_parameters, normalize_configs
+from approxhil_board import protocol, regs
 
 
 def test_pairs_are_interleaved_operand_a_first() -> None:
@@ -83,15 +82,17 @@ def test_check_result_unpacks_int32_and_drops_the_padding() -> None:
 def test_check_result_names_each_failure() -> None:
     job = protocol.products_job(0, np.ones(8, np.int8), np.ones(8, np.int8), 4)
     good = bytes(32)
-    with pytest.raises(HilTimeoutError, match="receive time-out.*took 2 of 2 input beats"):
+    with pytest.raises(HilTimeoutError, match=r"receive time-out.*took 2 of 2 input beats"):
         protocol.check_result(job, _result(job, b"", recv=False), "t")
-    with pytest.raises(HilProtocolError, match="answered job products\\[8\\] with 16 bytes \\(4 words\\), expected 32 bytes \\(8 results\\)"):
+    with pytest.raises(
+        HilProtocolError, match="answered job products\\[8\\] with 16 bytes \\(4 words\\), expected 32 bytes \\(8 results\\)"
+    ):
         protocol.check_result(job, _result(job, good[:16]), "t")
     with pytest.raises(HilTimeoutError, match="send time-out"):
         protocol.check_result(job, _result(job, good, send=False), "t")
     with pytest.raises(HilProtocolError, match=r"error: the input stream ended \(tlast\) before the programmed length"):
         protocol.check_result(job, _result(job, good, status=regs.STATUS_DONE | regs.STATUS_ERR_TLAST_EARLY), "t")
-    with pytest.raises(HilProtocolError, match="did not end cleanly.*status: busy"):
+    with pytest.raises(HilProtocolError, match=r"did not end cleanly.*status: busy"):
         protocol.check_result(job, _result(job, good, status=regs.STATUS_BUSY), "t")
     misprogrammed = _result(job, good)
     misprogrammed.reads[regs.SELECT] = 2
@@ -100,13 +101,20 @@ def test_check_result_names_each_failure() -> None:
 
 
 def test_identity_is_checked() -> None:
-    reads = {regs.MAGIC: regs.MAGIC_VALUE, regs.VERSION: 0x0001_0002, regs.LANES: 4, regs.NCONFIGS: 2, regs.CONFIG0: 3330, regs.CONFIG0 + 4: 0}
+    reads = {
+        regs.MAGIC: regs.MAGIC_VALUE,
+        regs.VERSION: 0x0001_0002,
+        regs.LANES: 4,
+        regs.NCONFIGS: 2,
+        regs.CONFIG0: 3330,
+        regs.CONFIG0 + 4: 0,
+    }
     info = protocol.check_identity(protocol.JobResult(np.zeros(0, np.uint8), reads, True, True), "t")
     assert info == regs.CoreInfo(version=0x0001_0002, lanes=4, configs=("3330", "0000"))
     assert info.version_text == "1.2"
     with pytest.raises(HilProtocolError, match="not the approxhil accelerator"):
         protocol.check_identity(protocol.JobResult(np.zeros(0, np.uint8), {**reads, regs.MAGIC: 0}, True, True), "t")
-    with pytest.raises(HilProtocolError, match="version 2.0"):
+    with pytest.raises(HilProtocolError, match=r"version 2.0"):
         protocol.check_identity(protocol.JobResult(np.zeros(0, np.uint8), {**reads, regs.VERSION: 0x0002_0000}, True, True), "t")
 
 

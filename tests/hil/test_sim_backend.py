@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from approxhil.hil import measure_table, protocol, regs
+from approxhil.hil import measure_table
 from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
 from approxhil.multipliers import golden_table
+from approxhil_board import protocol, regs
 
 pytestmark = pytest.mark.rtl
 
@@ -90,7 +90,9 @@ def test_core_never_started_is_a_dma_time_out_and_recovers(verilator_board) -> N
     a = np.arange(8, dtype=np.int8)
     job = protocol.products_job(0, a, a, 4)
     unstarted = replace(job, writes=job.writes[:-1])
-    with pytest.raises(HilTimeoutError, match=r"receive time-out in job products\[8\] \(the core never started\): core took 0 of 2 input beats"):
+    with pytest.raises(
+        HilTimeoutError, match=r"receive time-out in job products\[8\] \(the core never started\): core took 0 of 2 input beats"
+    ):
         verilator_board.run(unstarted)
     np.testing.assert_array_equal(verilator_board.products("0000", a, a), a.astype(np.int32) ** 2)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.hil import LayerMeasure, check_layer_tables, fit_on_backend, measure_table
 from approxhil.hil.errors import HilError

@@ -10,11 +10,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from approxhil.data import RAW, Batches, load_cifar10_split
 from approxhil.models import KERAS_RESNET8, ModelError, ResNet8, load_keras_resnet8
 from approxhil.models.keras_import import TENSOR_NAMES, read_h5_tensors
+from torch import nn
 
 
 def write_keras_h5(model: ResNet8, path: Path, config: dict | None = None, skip: str = "", extra: str = "") -> None:

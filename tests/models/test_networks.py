@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from approxhil.models import (
     MODELS,
     ModelError,
@@ -16,6 +14,7 @@ from approxhil.models import (
     model_fingerprint,
     model_info,
 )
+from torch import nn
 
 # Paper Table 4 MACs. The paper rounds to whole millions, so the small CIFAR networks get 5%
 # (ResNet8's 12.50M prints as "12M"); ALL-CNN and ResNet18 must land within 1%.
@@ -43,7 +42,7 @@ def test_output_shape_and_macs(name: str) -> None:
 
 def test_resnet8_layer_macs_by_hand() -> None:
     layers = count_macs(build_model("resnet8"), (3, 32, 32))["layers"]
-    assert list(layers)[0] == "conv1" and list(layers)[-1] == "fc"
+    assert next(iter(layers)) == "conv1" and list(layers)[-1] == "fc"
     assert layers["conv1"] == 32 * 32 * 16 * 3 * 9
     assert layers["layer2.0.conv1"] == 16 * 16 * 32 * 16 * 9  # stride 2
     assert layers["layer2.0.shortcut"] == 16 * 16 * 32 * 16  # 1x1 stride 2
@@ -92,8 +91,19 @@ def test_only_plain_multiplying_layers(name: str) -> None:
     """Every multiply is a plain Conv2d/Linear with zero padding, so approximate() can swap it."""
     model = build_model(name)
     kinds = {type(m) for m in model.modules() if not list(m.children())}
-    assert kinds <= {nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.ZeroPad2d, nn.Identity, nn.AvgPool2d,
-                     nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.Flatten, nn.Dropout}
+    assert kinds <= {
+        nn.Conv2d,
+        nn.Linear,
+        nn.BatchNorm2d,
+        nn.ReLU,
+        nn.ZeroPad2d,
+        nn.Identity,
+        nn.AvgPool2d,
+        nn.AdaptiveAvgPool2d,
+        nn.MaxPool2d,
+        nn.Flatten,
+        nn.Dropout,
+    }
     assert all(m.padding_mode == "zeros" for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
@@ -115,7 +125,7 @@ def test_resnet8_stride2_uses_tensorflow_same_padding() -> None:
 
 
 def test_registry_errors_and_options() -> None:
-    with pytest.raises(ModelError, match="unknown network 'resnet9'.*resnet8"):
+    with pytest.raises(ModelError, match=r"unknown network 'resnet9'.*resnet8"):
         build_model("resnet9")
     with pytest.raises(ModelError, match="num_classes"):
         build_model("resnet8", num_classes=0)

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from approxhil.errors import SpecError
 from approxhil.multipliers import PAPER_CONFIGS, golden_table, mul4x4, mul8x8, parse_multiplier
 

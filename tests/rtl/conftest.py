@@ -10,11 +10,10 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from approxhil.errors import ToolMissingError
 from approxhil.rtl.tools import SIMULATORS, find_simulator, find_yosys
 from approxhil.rtl.verify import Verification, verify_rtl

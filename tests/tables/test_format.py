@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from approxhil.errors import SpecError, TableError
 from approxhil.multipliers import golden_table
 from approxhil.tables import TruthTable, import_array

@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-
 from approxhil.data import load_digits
 from approxhil.models.registry import build_model
 from approxhil.train.pretrain import train_float

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from approxhil.nn import approx_layers
 from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.workflow import approximate_network, make_batches

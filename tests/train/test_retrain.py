@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from approxhil.errormodel import ErrorModel, ErrorModelError, RunningStats
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.nn import approx_layers
@@ -80,7 +79,11 @@ def test_checkpoint_of_other_settings_is_refused(float_digits, digits, tmp_path:
 @pytest.mark.parametrize("mode", ["errormodel", "behavioral", "baseline", "awgn", "quant"])
 def test_every_mode_trains_and_ends_in_behavioral_evaluation(float_digits, digits, mode: str) -> None:
     approx = _approx(float_digits, digits)
-    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 200, progress=False) if mode == "errormodel" else None
+    em = (
+        fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 200, progress=False)
+        if mode == "errormodel"
+        else None
+    )
     before = {k: v.clone() for k, v in approx.state_dict().items() if isinstance(v, torch.Tensor)}
     record = _run(approx, digits, None, mode=mode, em=em)
     assert all(np.isfinite(h["loss"]) for h in record["history"])
@@ -132,13 +135,16 @@ def test_hybrid_keeps_the_behavioral_simulation_where_the_model_is_poor(float_di
     em = fit_error_model(approx, fit_batches, 200, progress=False)
     fidelity = layer_fidelity(approx, em, fit_batches, 200)
     assert set(fidelity) == set(approx_layers(approx))
-    assert all(np.isfinite(f["loss_modelled"]) and f["loss_behavioral"] == fidelity[next(iter(fidelity))]["loss_behavioral"] for f in fidelity.values())
+    assert all(
+        np.isfinite(f["loss_modelled"]) and f["loss_behavioral"] == fidelity[next(iter(fidelity))]["loss_behavioral"]
+        for f in fidelity.values()
+    )
     worst = max(fidelity, key=lambda n: fidelity[n]["increase"])
     tolerance = fidelity[worst]["increase"] - 1e-9
     assert select_behavioral_layers(fidelity, tolerance) == (worst,)
     assert layer_fidelity(approx, em, fit_batches, 200) == fidelity  # fixed data and noise: reproducible
     apply_mode(approx, "errormodel", error_model=em, behavioral_layers=[worst])
-    modes = {n: (l.mode, l.output_perturbation is not None) for n, l in approx_layers(approx).items()}
+    modes = {n: (layer.mode, layer.output_perturbation is not None) for n, layer in approx_layers(approx).items()}
     assert modes[worst] == ("behavioral", False) and all(m == ("quant", True) for n, m in modes.items() if n != worst)
     with pytest.raises(Exception, match="no approximate layer named nope"):
         apply_mode(approx, "errormodel", error_model=em, behavioral_layers=["nope"])

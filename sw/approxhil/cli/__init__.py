@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 import typer
 
@@ -40,7 +40,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     """Click's usage errors: Typer's own copy of Click (Typer ≥ 0.26) and Click itself (older Typer)."""
     kinds: list[type[BaseException]] = []
     try:
-        from typer._click.exceptions import UsageError as TyperUsageError  # noqa: PLC0415 - depends on the Typer version
+        from typer._click.exceptions import UsageError as TyperUsageError
 
         kinds.append(TyperUsageError)
     except ImportError:

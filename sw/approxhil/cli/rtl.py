@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from approxhil import api
+from approxhil.cli.common import Encoding, OperandA, TableOutput, Timeout, write_table
 
 app = typer.Typer(help="RTL: export simulated tables, import Verilog multipliers, verify, Yosys report.", no_args_is_help=True)
 
@@ -15,38 +15,38 @@ app = typer.Typer(help="RTL: export simulated tables, import Verilog multipliers
 @app.command("export")
 def export(
     config: str = typer.Option(..., "--config", "-c", help="SMApprox config (3330) or 4x4 design (4x4-2)"),
-    output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
+    output: TableOutput = ...,
     simulator: str = typer.Option("verilator", help="verilator | icarus"),
-    encoding: Optional[str] = typer.Option(None, help="unsigned | sign-magnitude (default: sign-magnitude for 8x8)"),
-    operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
-    timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
+    encoding: Encoding = None,
+    operand_a: OperandA = "activation",
+    timeout: Timeout = 300.0,
 ) -> None:
     """Simulate a netlist exhaustively and write its truth table (provenance: simulator, RTL hashes)."""
     api.check_output_path(output)
     table = api.simulate_table(config, simulator=simulator, encoding=encoding, operand_a=operand_a, timeout=timeout)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r} ({simulator} {table.provenance['simulator_version']})")
+    write_table(output, table, f" ({simulator} {table.provenance['simulator_version']})")
 
 
 @app.command("import")
 def import_(
     source: Path = typer.Argument(..., help="Verilog file holding the multiplier"),
     top: str = typer.Option(..., "--top", help="module name"),
-    output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
+    output: TableOutput = ...,
     a: str = typer.Option("A", "--a", help="operand A port (8 bits)"),
     b: str = typer.Option("B", "--b", help="operand B port (8 bits)"),
     y: str = typer.Option("O", "--y", help="product port (16 or 17 bits)"),
     signed: bool = typer.Option(False, "--signed", help="two's-complement operands and product"),
     simulator: str = typer.Option("icarus", help="icarus | verilator"),
-    name: Optional[str] = typer.Option(None, help="multiplier name (default: the module name)"),
-    operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
-    timeout: float = typer.Option(300.0, help="seconds before a build or simulation is stopped"),
+    name: str | None = typer.Option(None, help="multiplier name (default: the module name)"),
+    operand_a: OperandA = "activation",
+    timeout: Timeout = 300.0,
 ) -> None:
     """Turn a combinational 8x8 multiplier in Verilog into a truth table by exhaustive simulation."""
     api.check_output_path(output)
-    table = api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r}")
+    write_table(
+        output,
+        api.import_verilog(source, top, a=a, b=b, y=y, signed=signed, simulator=simulator, name=name, operand_a=operand_a, timeout=timeout),
+    )
 
 
 @app.command("verify")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from approxhil import api
+from approxhil.cli.common import Encoding, OperandA, TableOutput, write_table
 
 app = typer.Typer(help="Truth tables: report, export, info, import.", no_args_is_help=True)
 
 
 @app.command("report")
-def report(configs: Optional[list[str]] = typer.Argument(None, help="8x8 configs (default: 0000 and the paper's eight)")) -> None:
+def report(configs: list[str] | None = typer.Argument(None, help="8x8 configs (default: 0000 and the paper's eight)")) -> None:
     """Print the Table-1/Table-2 style report of the golden models."""
     typer.echo(api.markdown_table(api.design_report(configs)))
 
@@ -22,15 +22,13 @@ def report(configs: Optional[list[str]] = typer.Argument(None, help="8x8 configs
 @app.command("export")
 def export(
     config: str = typer.Option(..., "--config", "-c", help="SMApprox config (3330) or 4x4 design (4x4-2)"),
-    output: Path = typer.Option(..., "--output", "-o", help="table file to write (.npz)"),
-    encoding: Optional[str] = typer.Option(None, help="unsigned | sign-magnitude (default: sign-magnitude for 8x8)"),
-    operand_a: str = typer.Option("activation", help="tensor that feeds operand A: activation | weight"),
+    output: TableOutput = ...,
+    encoding: Encoding = None,
+    operand_a: OperandA = "activation",
 ) -> None:
     """Export a golden-model truth table."""
     api.check_output_path(output)
-    table = api.golden_table(config, encoding=encoding, operand_a=operand_a)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r}")
+    write_table(output, api.golden_table(config, encoding=encoding, operand_a=operand_a))
 
 
 @app.command("info")
@@ -49,13 +47,11 @@ def info(path: Path, as_json: bool = typer.Option(False, "--json", help="print t
 @app.command("import")
 def import_(
     source: Path,
-    output: Path = typer.Option(..., "--output", "-o"),
-    name: Optional[str] = typer.Option(None, help="multiplier name (default: file stem)"),
+    output: TableOutput = ...,
+    name: str | None = typer.Option(None, help="multiplier name (default: file stem)"),
     encoding: str = typer.Option("unsigned", help="unsigned | sign-magnitude | twos-complement"),
-    operand_a: str = typer.Option("activation"),
+    operand_a: OperandA = "activation",
 ) -> None:
     """Import a foreign 256x256 (or 16x16) table from .npy or .csv."""
     api.check_output_path(output)
-    table = api.import_array(source, name=name, encoding=encoding, operand_a=operand_a)
-    table.save(output)
-    typer.echo(f"wrote {output}: {table!r}")
+    write_table(output, api.import_array(source, name=name, encoding=encoding, operand_a=operand_a))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from approxhil import api
-
-WEIGHTS_HELP = "network weights (.h5 Keras ResNet8 or a saved state); default: the pretrained ResNet8"
-DATA_HELP = "data location (CIFAR-10 batches folder, archive or npz)"
+from approxhil.cli.common import Data, Weights
 
 
 def fit(
@@ -19,8 +16,8 @@ def fit(
     multiplier: str = typer.Option(..., help="config (3330) or table file (.npz)"),
     output: Path = typer.Option(..., "--output", "-o", help="error-model file to write"),
     samples: int = typer.Option(1000, help="training images to fit on (p)"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    weights: Weights = None,
+    data: Data = None,
 ) -> None:
     """Fit the per-neuron error model from the behavioral simulation."""
     api.check_output_path(output)
@@ -37,18 +34,27 @@ def retrain(
     epochs: int = typer.Option(5),
     seed: int = typer.Option(0),
     samples: int = typer.Option(1000, help="images the error model is fitted on"),
-    error_model: Optional[Path] = typer.Option(None, help="use this fitted error model (e.g. from the board)"),
-    train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images"),
+    error_model: Path | None = typer.Option(None, help="use this fitted error model (e.g. from the board)"),
+    train_subset: int | None = typer.Option(None, help="retrain on the first N training images"),
     refit_every: int = typer.Option(0, help="refit the error model every N epochs (0: once, as the paper)"),
     hybrid: float = typer.Option(0.0, help="behavioral simulation in layers whose error model raises the loss by more than this fraction"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    weights: Weights = None,
+    data: Data = None,
     results: Path = typer.Option(Path("results"), help="results root; the run's folder is resumed if interrupted"),
     device: str = typer.Option("cpu"),
 ) -> None:
     """Retrain an approximate network and evaluate it with the behavioral simulation."""
-    cell = api.Cell(network=model, multiplier=multiplier, mode=mode, seed=seed, epochs=epochs, fit_samples=samples,
-                    train_subset=train_subset, refit_every=refit_every, hybrid=hybrid)
+    cell = api.Cell(
+        network=model,
+        multiplier=multiplier,
+        mode=mode,
+        seed=seed,
+        epochs=epochs,
+        fit_samples=samples,
+        train_subset=train_subset,
+        refit_every=refit_every,
+        hybrid=hybrid,
+    )
     em = api.ErrorModel.load(error_model) if error_model is not None else None
     result = api.run_cell(cell, results, data, device, weights=weights, error_model=em)
     typer.echo(json.dumps({k: result[k] for k in ("key", "before", "after", "fit_seconds")}, indent=2))
@@ -58,9 +64,9 @@ def retrain(
 def evaluate(
     model: str = typer.Option("resnet8"),
     multiplier: str = typer.Option(..., help="config (3330) or table file (.npz) to evaluate with"),
-    weights: Optional[Path] = typer.Option(None, help=WEIGHTS_HELP),
-    retrained: Optional[Path] = typer.Option(None, help="a retrained model.pt from `approxhil retrain`"),
-    data: Optional[Path] = typer.Option(None, help=DATA_HELP),
+    weights: Weights = None,
+    retrained: Path | None = typer.Option(None, help="a retrained model.pt from `approxhil retrain`"),
+    data: Data = None,
 ) -> None:
     """Accuracy of a (retrained) network in exact 8-bit and with the multiplier's behavioral simulation."""
     typer.echo(api.markdown_table(api.evaluation_rows(model, multiplier, weights=weights, retrained=retrained, data=data)))

@@ -20,19 +20,19 @@ from approxhil.data.transforms import (
 )
 
 __all__ = [
-    "Batches",
     "CIFAR10",
     "DIGITS",
+    "IMAGENET",
+    "NORMALIZATIONS",
+    "RAW",
+    "Batches",
     "DataError",
     "DataMissingError",
     "FolderBatches",
-    "IMAGENET",
     "ImageFolder",
     "ImageSet",
-    "NORMALIZATIONS",
     "Normalization",
     "Preprocess",
-    "RAW",
     "Splits",
     "data_dirs",
     "epoch_generator",

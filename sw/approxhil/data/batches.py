@@ -7,7 +7,7 @@ its augmentation from ``(seed, e)`` only, so a run resumed at epoch ``e`` sees t
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -24,11 +24,21 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 class EpochBatches:
-    """What every batch iterator shares: its length in batches and the epoch its next pass runs."""
+    """What every batch iterator shares: batch size, order, normalisation, device, its length in batches
+    and the epoch its next pass runs."""
 
-    batch_size: int
-    drop_last: bool
-    epoch: int
+    def __init__(
+        self, batch_size: int, normalization: Normalization, shuffle: bool, seed: int, drop_last: bool, device: torch.device | str
+    ) -> None:
+        if batch_size < 1:
+            raise DataError(f"batch size must be >= 1, got {batch_size}", fix="use a batch size of at least 1")
+        self.batch_size = batch_size
+        self.normalization = normalization
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.device = torch.device(device)
+        self.epoch = 0
 
     def _items(self) -> int:
         raise NotImplementedError
@@ -82,21 +92,13 @@ class Batches(EpochBatches):
         device: torch.device | str | None = None,
         channels_last: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, normalization, shuffle, seed, drop_last, device if device is not None else images.x.device)
         if len(images) == 0:
             raise DataError(f"image set {images.name or '(unnamed)'} is empty", fix="check the subset selection")
         self.images = images
-        self.batch_size = batch_size
-        self.normalization = normalization
-        self.shuffle = shuffle
         self.augment = augment
         self.padding = padding
-        self.seed = seed
-        self.drop_last = drop_last
-        self.device = torch.device(device) if device is not None else images.x.device
         self.channels_last = channels_last
-        self.epoch = 0
 
     def _items(self) -> int:
         return len(self.images)

@@ -18,8 +18,8 @@ import pickle
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ _ALLOWED = {
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle API
+    def find_class(self, module: str, name: str):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
@@ -187,9 +187,7 @@ def locate_cifar10(path: str | Path | None = None) -> tuple[str, Path]:
                 return "npz", candidate
             if candidate.name.endswith((".tar.gz", ".tgz", ".tar")):
                 return "archive", candidate
-            raise DataError(
-                f"CIFAR-10: {candidate} is neither an .npz file nor a .tar.gz archive", fix=HOW_TO_GET
-            )
+            raise DataError(f"CIFAR-10: {candidate} is neither an .npz file nor a .tar.gz archive", fix=HOW_TO_GET)
         for layout, location in (
             ("batches", candidate),
             ("batches", candidate / BATCH_DIR),
@@ -202,8 +200,7 @@ def locate_cifar10(path: str | Path | None = None) -> tuple[str, Path]:
             if layout != "batches" and location.is_file():
                 return layout, location
     raise DataMissingError(
-        "CIFAR-10 not found; looked for a batches folder, "
-        f"{ARCHIVE} or {NPZ} at: " + ", ".join(dict.fromkeys(looked)),
+        f"CIFAR-10 not found; looked for a batches folder, {ARCHIVE} or {NPZ} at: " + ", ".join(dict.fromkeys(looked)),
         fix=HOW_TO_GET,
     )
 

@@ -43,15 +43,15 @@ class ImageSet:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def to(self, device: torch.device | str) -> "ImageSet":
+    def to(self, device: torch.device | str) -> ImageSet:
         """The same set with its tensors on ``device`` (e.g. a whole CIFAR-10 split on a GPU: 150 MB)."""
         return ImageSet(self.x.to(device), self.y.to(device), self.exact.to(device), self.classes, self.name)
 
-    def select(self, indices: torch.Tensor, tag: str) -> "ImageSet":
+    def select(self, indices: torch.Tensor, tag: str) -> ImageSet:
         """The images at ``indices`` (an index or bool tensor), named ``<name>[tag]``."""
         return ImageSet(self.x[indices], self.y[indices], self.exact[indices], self.classes, f"{self.name}[{tag}]")
 
-    def subset(self, n: int | None = None, exact_only: bool = False, jpeg_only: bool = False) -> "ImageSet":
+    def subset(self, n: int | None = None, exact_only: bool = False, jpeg_only: bool = False) -> ImageSet:
         """First ``n`` images (in stored order), optionally only the exact (or only the re-encoded) ones.
 
         Filtering comes first: ``subset(100, exact_only=True)`` gives the first 100 exact images.

@@ -25,9 +25,7 @@ def load_digits() -> Splits:
     images = bunch.images.astype(np.uint8)[:, None]  # float 0..16 in the bunch, integral values
     labels = bunch.target.astype(np.int64)
     index = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        index, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels
-    )
+    train_idx, test_idx = train_test_split(index, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels)
     train_idx.sort()
     test_idx.sort()
 

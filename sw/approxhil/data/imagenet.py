@@ -11,9 +11,9 @@ from ``(seed, epoch, index)``, so batches do not depend on how many worker proce
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class Preprocess:
             top = int(rng.integers(0, h - self.crop + 1))
             left = int(rng.integers(0, w - self.crop + 1))
         else:
-            top, left = int(round((h - self.crop) / 2.0)), int(round((w - self.crop) / 2.0))
+            top, left = round((h - self.crop) / 2.0), round((w - self.crop) / 2.0)
         image = image.crop((left, top, left + self.crop, top + self.crop))
         if self.augment and rng.random() < 0.5:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
@@ -86,7 +86,7 @@ def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     keep = []
     for label in np.unique(labels):
         idx = np.flatnonzero(labels == label)
-        k = max(1, int(round(fraction * len(idx))))
+        k = max(1, round(fraction * len(idx)))
         keep.append(rng.choice(idx, size=k, replace=False))
     return np.sort(np.concatenate(keep))
 
@@ -179,17 +179,9 @@ class FolderBatches(EpochBatches):
         drop_last: bool = False,
         device: torch.device | str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise DataError(f"batch size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, normalization, shuffle, seed, drop_last, device if device is not None else "cpu")
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.normalization = normalization
-        self.shuffle = shuffle
-        self.seed = seed
         self.num_workers = num_workers
-        self.drop_last = drop_last
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.epoch = 0
 
     def _items(self) -> int:
         return len(self.dataset)

@@ -68,9 +68,7 @@ def get_normalization(name: str) -> Normalization:
         raise DataError(f"unknown normalisation {name!r}", fix=f"use one of {sorted(NORMALIZATIONS)}") from None
 
 
-def random_crop_flip(
-    x: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True
-) -> torch.Tensor:
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True) -> torch.Tensor:
     """Random ``H x W`` crops of the zero-padded batch and random horizontal flips, one per image.
 
     The draws come from ``generator`` only (a CPU generator), so the same seed gives the same

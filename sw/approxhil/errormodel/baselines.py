@@ -16,8 +16,10 @@ class WeightNoise(nn.Module):
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
         if not (math.isfinite(mean) and math.isfinite(std) and std >= 0):
-            raise ConfigError(f"weight-noise baseline needs a finite mean and std ≥ 0, got mean={mean}, std={std}",
-                              fix="the multiplier's relative-error statistics are not finite: check its table")
+            raise ConfigError(
+                f"weight-noise baseline needs a finite mean and std ≥ 0, got mean={mean}, std={std}",
+                fix="the multiplier's relative-error statistics are not finite: check its table",
+            )
         self.mean = float(mean)
         self.std = float(std)
 

@@ -9,7 +9,8 @@ and hands both to a consumer: the float64 statistics of the fit, or a sampler of
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Protocol, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -109,7 +110,9 @@ def fit_error_model(
     layers = approx_layers(model)
     stats = {name: RunningStats(name) for name in layers}
     start = time.perf_counter()
-    seen = run_approximate(model, batches, samples, lambda n, y, ya: stats[n].update(y, ya), measure, desc=f"fit ({source})", progress=progress)
+    seen = run_approximate(
+        model, batches, samples, lambda n, y, ya: stats[n].update(y, ya), measure, desc=f"fit ({source})", progress=progress
+    )
     if seen < samples:
         raise ApproxHilError(f"fit asked for {samples} samples but the data gave only {seen}", fix="lower the sample count")
     return ErrorModel(

@@ -32,7 +32,9 @@ def _noise_table(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return _NOISE_TABLES[key]
 
 
-def standard_normal(shape: torch.Size, device: torch.device, dtype: torch.dtype, generator: torch.Generator | None = None, fresh: bool = False) -> torch.Tensor:
+def standard_normal(
+    shape: torch.Size, device: torch.device, dtype: torch.dtype, generator: torch.Generator | None = None, fresh: bool = False
+) -> torch.Tensor:
     """N(0, 1) samples of ``shape``: a random-offset slice of the noise table, or fresh when asked or too large."""
     n = shape.numel()
     if fresh or n > NOISE_TABLE_SIZE // 2:
@@ -53,7 +55,9 @@ class ErrorInjection(nn.Module):
         slope = torch.where(safe, stats.sigma_e.to(torch.float64) * rho / sigma_y.clamp_min(1e-300), torch.zeros_like(sigma_y))
         self.register_buffer("gain", (1.0 + slope).to(torch.float32))
         self.register_buffer("offset", (stats.mu_e.to(torch.float64) - slope * stats.mu_y.to(torch.float64)).to(torch.float32))
-        self.register_buffer("noise_std", (stats.sigma_e.to(torch.float64) * torch.sqrt((1.0 - rho * rho).clamp_min(0.0))).to(torch.float32))
+        self.register_buffer(
+            "noise_std", (stats.sigma_e.to(torch.float64) * torch.sqrt((1.0 - rho * rho).clamp_min(0.0))).to(torch.float32)
+        )
         self.generator = generator
         self.fresh_noise = fresh_noise
 

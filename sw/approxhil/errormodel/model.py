@@ -10,9 +10,10 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -59,7 +60,12 @@ class ErrorModel:
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-layer means of ρ, μ_ε and σ_ε (what reports tabulate, small enough for a result record)."""
         return {
-            name: {"rho": float(s.rho.mean()), "mu_e": float(s.mu_e.mean()), "sigma_e": float(s.sigma_e.mean()), "neurons": int(s.rho.numel())}
+            name: {
+                "rho": float(s.rho.mean()),
+                "mu_e": float(s.mu_e.mean()),
+                "sigma_e": float(s.sigma_e.mean()),
+                "neurons": int(s.rho.numel()),
+            }
             for name, s in self.layers.items()
         }
 
@@ -74,10 +80,7 @@ class ErrorModel:
             "source": self.source,
             "meta": {**self.meta, "approxhil_version": __version__},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "layers": {
-                name: {**{k: v.cpu() for k, v in s.as_dict().items()}, "count": int(s.count)}
-                for name, s in self.layers.items()
-            },
+            "layers": {name: {**{k: v.cpu() for k, v in s.as_dict().items()}, "count": int(s.count)} for name, s in self.layers.items()},
         }
         path = Path(path)
         with atomic_path(path) as tmp:
@@ -85,10 +88,18 @@ class ErrorModel:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ErrorModel":
+    def load(cls, path: str | os.PathLike) -> ErrorModel:
         """Read an error-model file, refusing anything that is not one."""
-        payload = read_versioned(path, kind="error model", format=FORMAT, version=FORMAT_VERSION, read=read_torch, error=ErrorModelError,
-                                 missing_fix="fit one with `approxhil fit`", corrupt_fix="refit the error model")
+        payload = read_versioned(
+            path,
+            kind="error model",
+            format=FORMAT,
+            version=FORMAT_VERSION,
+            read=read_torch,
+            error=ErrorModelError,
+            missing_fix="fit one with `approxhil fit`",
+            corrupt_fix="refit the error model",
+        )
         layers = {
             name: NeuronStats(
                 mu_y=d["mu_y"], sigma_y=d["sigma_y"], mu_e=d["mu_e"], sigma_e=d["sigma_e"], rho=d["rho"], count=int(d["count"])

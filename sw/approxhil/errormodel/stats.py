@@ -51,8 +51,7 @@ class RunningStats:
         """Add a batch ``[B, *neuron_shape]`` of exact and approximate (or measured) outputs."""
         if y_exact.shape != y_approx.shape:
             raise StatisticsError(
-                f"{self.name}: exact output {tuple(y_exact.shape)} and approximate output "
-                f"{tuple(y_approx.shape)} differ in shape",
+                f"{self.name}: exact output {tuple(y_exact.shape)} and approximate output {tuple(y_approx.shape)} differ in shape",
                 fix="supply measured outputs for the same inputs and layer",
             )
         y = y_exact.detach().to(torch.float64)
@@ -86,7 +85,7 @@ class RunningStats:
         self._mean_e = self._mean_e + delta_e * (n_b / n)
         self.count = n
 
-    def merge(self, other: "RunningStats") -> None:
+    def merge(self, other: RunningStats) -> None:
         """Fold another accumulator (e.g. from another worker) into this one."""
         if other._mean_y is None:
             return

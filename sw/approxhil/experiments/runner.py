@@ -26,7 +26,7 @@ from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
 from approxhil.experiments.executor import check_executor, run_cells
 from approxhil.experiments.lock import LOCK, exclusive, remove_partial_files
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
 from approxhil.workflow import (
     FLOAT_EPOCHS,
     Prepared,

@@ -1,23 +1,38 @@
-"""Errors of the hardware-in-the-loop stage: no board, a wrong bitstream, DMA time-outs, protocol faults."""
+"""Errors of the hardware-in-the-loop stage.
+
+The errors of the board, the agent and the link are defined in the torch-free board package (they
+cross the link by name); this module adds the host-only ones and re-exports the rest for host code.
+"""
 
 from __future__ import annotations
 
-from approxhil.errors import ApproxHilError
+from approxhil_board.errors import (
+    AgentBusyError,
+    AuthError,
+    BitstreamError,
+    BoardUnreachableError,
+    FrameError,
+    HilError,
+    HilProtocolError,
+    HilTimeoutError,
+    VersionMismatchError,
+)
+
+__all__ = [
+    "AgentBusyError",
+    "AuthError",
+    "BitstreamError",
+    "BoardUnreachableError",
+    "DeployError",
+    "FrameError",
+    "HilError",
+    "HilProtocolError",
+    "HilTimeoutError",
+    "VersionMismatchError",
+]
 
 
-class HilError(ApproxHilError, RuntimeError):
-    """A measurement on the accelerator (board or simulated board) that cannot be done or trusted."""
+class DeployError(HilError):
+    """A step of ``approxhil hil deploy`` that failed (ssh, copying, installing, starting the agent)."""
 
-    default_fix = "check the backend named (approxhil hil info shows what it reports)"
-
-
-class HilTimeoutError(HilError):
-    """A DMA transfer (send or receive) that did not complete in time."""
-
-
-class HilProtocolError(HilError):
-    """The core answered, but not as the protocol demands (wrong length, error flags, wrong identity)."""
-
-
-class BitstreamError(HilError):
-    """A bitstream or ``.hwh`` file that is missing or lacks the accelerator or its DMA."""
+    default_fix = "read the failed step's message; `approxhil hil deploy --help` lists the options"

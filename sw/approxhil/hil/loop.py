@@ -7,21 +7,21 @@ one fitted from the behavioral simulation (``approxhil retrain --error-model ...
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
+from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.errormodel.fit import fit_error_model
 from approxhil.errormodel.model import ErrorModel
 from approxhil.errors import SpecError
-from approxhil.hil.backend import Backend
 from approxhil.hil.errors import HilError
 from approxhil.hil.measure import LayerMeasure, measure_table
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.nn import approx_layers
 from approxhil.tables import TruthTable
 
-BACKENDS = ("sim", "pynq")
+BACKENDS = ("sim", "pynq", "remote")
 
 
 def open_backend(
@@ -32,22 +32,41 @@ def open_backend(
     lanes: int | None = None,
     bitstream: str | os.PathLike | None = None,
     board: str | None = None,
+    secret_file: str | os.PathLike | None = None,
 ) -> Backend:
-    """A backend by name: ``sim`` (the ``hw/`` RTL under cocotb) or ``pynq`` (a board with the bitstream).
+    """A backend by name: ``sim`` (the ``hw/`` RTL under cocotb), ``pynq`` (on the board itself, with the
+    bitstream) or ``remote`` (the board's agent at ``board`` = ``HOST[:PORT]``).
 
     ``config`` is the multiplier measured when none is named (:func:`measure_table`); a simulated core
-    holds ``configs``, by default just ``config`` (or three configs when neither is given).
+    holds ``configs``, by default just ``config`` (or three configs when neither is given). For
+    ``remote``, ``configs``, ``lanes`` and ``bitstream`` are what the board must have (a mismatch is
+    refused by name), and the secret comes from ``secret_file`` or where ``approxhil hil deploy`` put it.
     """
     if config is not None:
         config = parse_multiplier(config).name
     if kind == "sim":
         from approxhil.hil.sim import DEFAULT_CONFIGS, DEFAULT_LANES, SimBackend
 
-        backend: Backend = SimBackend(configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES)
+        backend: Backend = SimBackend(
+            configs or ([config] if config else DEFAULT_CONFIGS), simulator=simulator, lanes=lanes or DEFAULT_LANES
+        )
     elif kind == "pynq":
-        from approxhil.hil.board import DEFAULT_BOARD, PynqBackend
+        from approxhil_board.pynq_backend import DEFAULT_BOARD, PynqBackend
 
-        backend = PynqBackend(bitstream, board=board or DEFAULT_BOARD)
+        from approxhil.hil.boards import default_bitstream
+
+        name = board or DEFAULT_BOARD
+        backend = PynqBackend(bitstream or default_bitstream(name), board=name)
+    elif kind == "remote":
+        from approxhil.hil.remote import RemoteBackend
+        from approxhil.hil.sim import normalize_configs
+
+        if not board:
+            raise SpecError(
+                "the remote backend needs the board's address", fix="pass --board HOST[:PORT] (the host `approxhil hil deploy` set up)"
+            )
+        expect = normalize_configs(configs) if configs else None
+        backend = RemoteBackend(board, secret_file=secret_file, expect_bitstream=bitstream, expect_configs=expect, expect_lanes=lanes)
     else:
         raise SpecError(f"unknown backend {kind!r}", fix=f"use one of: {', '.join(BACKENDS)}")
     backend.default_config = config

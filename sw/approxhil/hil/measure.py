@@ -1,7 +1,8 @@
 """Measurements through a backend: a multiplier's full truth table, and approximate layers' outputs.
 
 :func:`measure_table` streams all 65,536 operand pairs through the core and returns a
-:class:`~approxhil.tables.TruthTable` whose provenance names the backend (simulator or bitstream hash).
+:class:`~approxhil.tables.TruthTable` whose provenance names the backend (simulator or bitstream hash)
+and the source (``rtl-sim``, ``board``, or ``twin`` for the emulated board).
 :class:`LayerMeasure` is the measured-output source of the error-model fit
 (:func:`approxhil.errormodel.fit.fit_error_model`'s ``measure``): it unfolds a layer's quantized
 input (im2col), streams activation/weight vectors through the core's dot-product mode and returns the
@@ -16,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from approxhil_board import protocol
+from approxhil_board.backend import Backend
 from torch import nn
 
 from approxhil.encoding import Encoding, operands
-from approxhil.hil import protocol
-from approxhil.hil.backend import Backend
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.tables import TruthTable, provenance
@@ -45,13 +46,12 @@ def measure_table(backend: Backend, config: str | None = None, operand_a: str = 
     start = time.perf_counter()
     values = backend.products(spec.name, a, b).reshape(256, 256)
     seconds = time.perf_counter() - start
-    source = "board" if backend.kind == "pynq" else "rtl-sim"
     return TruthTable(
         values,
         name=spec.name,
         encoding=Encoding.SIGN_MAGNITUDE,
         operand_a=operand_a,
-        provenance=provenance(source, config=spec.name, pairs=int(a.size), seconds=round(seconds, 3), **backend.provenance()),
+        provenance=provenance(backend.source, config=spec.name, pairs=int(a.size), seconds=round(seconds, 3), **backend.provenance()),
     )
 
 
@@ -60,7 +60,7 @@ def compare_tables(measured: TruthTable, reference: TruthTable, show: int = 5) -
     diff = np.argwhere(measured.values != reference.values)
     ops = measured.operands()
     rows = [(int(ops[i]), int(ops[j]), int(measured.values[i, j]), int(reference.values[i, j])) for i, j in diff[:show]]
-    return {"mismatches": int(len(diff)), "entries": int(measured.values.size), "first": rows}
+    return {"mismatches": len(diff), "entries": int(measured.values.size), "first": rows}
 
 
 class LayerMeasure:

@@ -9,18 +9,22 @@ whole error-model fit is one simulator run, and the jobs are the very ones the b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
 
 from approxhil.errors import SpecError, ToolFailedError
-from approxhil.hil import protocol, regs, sources, wire
-from approxhil.hil.backend import Backend
+from approxhil.hil import sources, wire
 from approxhil.hil.errors import HilError
 from approxhil.multipliers.spec import parse_multiplier
 from approxhil.rtl import runner
@@ -72,10 +76,26 @@ def normalize_configs(configs: Sequence[str] | str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def build_accelerator(
+    configs: Sequence[str], lanes: int, simulator: str = "verilator", build_root: str | os.PathLike | None = None
+) -> runner.Build:
+    """The simulator build of ``approxhil_accel`` for ``configs`` and ``lanes`` (cached and shared)."""
+    return runner.build(
+        simulator,
+        sources.accelerator_sources(simulation=True),
+        sources.TOPLEVEL,
+        core_parameters(configs, lanes),
+        build_args=VERILATOR_BUILD_ARGS if simulator == "verilator" else (),
+        build_root=Path(build_root) if build_root else None,
+        timeout=BUILD_TIMEOUT_S,
+    )
+
+
 class SimBackend(Backend):
     """The accelerator in an RTL simulation, behind the same interface as the board."""
 
     kind = "sim"
+    source = "rtl-sim"
 
     def __init__(
         self,
@@ -107,17 +127,8 @@ class SimBackend(Backend):
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
-        self._cycles = 0
         try:
-            self.build = runner.build(
-                simulator,
-                self.sources,
-                sources.TOPLEVEL,
-                self.parameters,
-                build_args=VERILATOR_BUILD_ARGS if simulator == "verilator" else (),
-                build_root=Path(build_root) if build_root else None,
-                timeout=BUILD_TIMEOUT_S,
-            )
+            self.build = build_accelerator(self.configs, self.lanes, simulator, build_root)
             self._connect()
             self.identify()  # a wrong or broken build fails here, not mid-measurement
         except BaseException:
@@ -139,7 +150,7 @@ class SimBackend(Backend):
                 try:
                     self._sock, _ = server.accept()
                     break
-                except socket.timeout:
+                except TimeoutError:
                     if not self._thread.is_alive():
                         raise self._failed("the simulator exited before the simulated board connected") from None
                     if time.monotonic() > deadline:
@@ -163,10 +174,8 @@ class SimBackend(Backend):
     def close(self) -> None:
         """Stop the simulator (quit message, then wait for it) and remove the socket folder."""
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 wire.send_msg(self._sock, wire.encode_quit())
-            except OSError:
-                pass
             self._sock.close()
             self._sock = None
         if self._thread is not None:
@@ -202,7 +211,6 @@ class SimBackend(Backend):
             self.close()
             raise error
         result = wire.decode_result(data)
-        self._cycles += result.extra.get("cycles", 0)
         return result
 
     def provenance(self) -> dict[str, Any]:
@@ -214,8 +222,3 @@ class SimBackend(Backend):
             "lanes": self.lanes,
             "core_configs": list(self.configs),
         }
-
-    @property
-    def simulated_cycles(self) -> int:
-        """Clock cycles simulated so far (100 MHz fabric clock)."""
-        return self._cycles

@@ -17,7 +17,7 @@ import logging
 import os
 import random
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import cocotb
 import numpy as np

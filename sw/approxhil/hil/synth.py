@@ -8,7 +8,7 @@ little lower: it optimizes across the instantiated LUTs, Yosys keeps them as wri
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from approxhil.hil.sim import core_parameters, normalize_configs
 from approxhil.hil.sources import TOPLEVEL, accelerator_sources
@@ -20,7 +20,9 @@ FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE")
 def accelerator_resources(configs: Sequence[str] | str, lanes: int, timeout: float = 900.0) -> dict[str, int]:
     """Cell counts of ``approxhil_accel`` for ``configs`` and ``lanes``: LUTs, flip-flops, CARRY4, MUXF7/8, all."""
     params = core_parameters(normalize_configs(configs), lanes)
-    modules = run_synth_xilinx(accelerator_sources(simulation=False), TOPLEVEL, timeout, defines=("SYNTHESIS",), chparams=params, flatten=True)
+    modules = run_synth_xilinx(
+        accelerator_sources(simulation=False), TOPLEVEL, timeout, defines=("SYNTHESIS",), chparams=params, flatten=True
+    )
     cells = modules[TOPLEVEL]["cells"].values()
     counts: dict[str, int] = {}
     for cell in cells:

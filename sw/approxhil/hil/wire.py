@@ -11,8 +11,7 @@ import socket
 import struct
 
 import numpy as np
-
-from approxhil.hil.protocol import Job, JobResult
+from approxhil_board.protocol import Job, JobResult
 
 _HEADER = struct.Struct("<Q")
 #: Environment variables of the simulated board: the socket to connect to, and the probability

@@ -70,7 +70,7 @@ def read_h5_tensors(path: str | Path) -> tuple[dict[tuple[str, str], np.ndarray]
         raise ModelError(f"{path} is not an HDF5 (Keras .h5) file ({exc})", fix=FIX) from None
     tensors: dict[tuple[str, str], np.ndarray] = {}
     with h5:
-        root = h5["model_weights"] if "model_weights" in h5 else h5
+        root = h5.get("model_weights", h5)
 
         def visit(name: str, obj: object) -> None:
             if isinstance(obj, h5py.Dataset):
@@ -137,8 +137,11 @@ def load_keras_resnet8(h5_path: str | Path, num_classes: int = 10) -> ResNet8:
     if unused or wrong or missing:
         parts = [
             f"{label}: {', '.join(items[:6])}{' ...' if len(items) > 6 else ''}"
-            for label, items in (("tensors the network has no place for", unused), ("wrong shapes", wrong),
-                                 ("network entries the file lacks", missing))
+            for label, items in (
+                ("tensors the network has no place for", unused),
+                ("wrong shapes", wrong),
+                ("network entries the file lacks", missing),
+            )
             if items
         ]
         raise ModelError(f"{path} does not hold the ResNet-8 reference weights; " + "; ".join(parts), fix=FIX)

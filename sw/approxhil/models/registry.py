@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -33,16 +34,29 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {
     info.name: info
     for info in (
-        ModelInfo("resnet8", ResNet8, "cifar10", (3, 32, 32), 10, RAW, 12e6,
-                  "MLPerf Tiny ResNet-8 (Keras reference weights load with load_keras_resnet8)"),
-        ModelInfo("resnet14", ResNet14, "cifar10", (3, 32, 32), 10, CIFAR10, 27e6,
-                  "ResNet-8 family, two blocks per stage"),
-        ModelInfo("allcnn", AllCNN, "cifar10", (3, 32, 32), 10, CIFAR10, 281e6,
-                  "ALL-CNN-C (Springenberg et al. 2015) with BatchNorm"),
-        ModelInfo("resnet18", ResNet18, "imagenet", (3, 224, 224), 1000, IMAGENET, 1826e6,
-                  "ResNet18, torchvision architecture and parameter names"),
-        ModelInfo("digits_cnn", DigitsCNN, "digits", (1, 8, 8), 10, DIGITS, None,
-                  "small CNN for scikit-learn's 8x8 digits (demo)"),
+        ModelInfo(
+            "resnet8",
+            ResNet8,
+            "cifar10",
+            (3, 32, 32),
+            10,
+            RAW,
+            12e6,
+            "MLPerf Tiny ResNet-8 (Keras reference weights load with load_keras_resnet8)",
+        ),
+        ModelInfo("resnet14", ResNet14, "cifar10", (3, 32, 32), 10, CIFAR10, 27e6, "ResNet-8 family, two blocks per stage"),
+        ModelInfo("allcnn", AllCNN, "cifar10", (3, 32, 32), 10, CIFAR10, 281e6, "ALL-CNN-C (Springenberg et al. 2015) with BatchNorm"),
+        ModelInfo(
+            "resnet18",
+            ResNet18,
+            "imagenet",
+            (3, 224, 224),
+            1000,
+            IMAGENET,
+            1826e6,
+            "ResNet18, torchvision architecture and parameter names",
+        ),
+        ModelInfo("digits_cnn", DigitsCNN, "digits", (1, 8, 8), 10, DIGITS, None, "small CNN for scikit-learn's 8x8 digits (demo)"),
     )
 }
 

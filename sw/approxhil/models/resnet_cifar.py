@@ -44,9 +44,7 @@ class BasicBlock(nn.Module):
         self.relu1 = nn.ReLU()
         _, self.conv2 = _conv3x3(cout, cout, 1)
         self.bn2 = _bn(cout)
-        self.shortcut: nn.Module = (
-            nn.Conv2d(cin, cout, 1, stride=stride) if stride != 1 or cin != cout else nn.Identity()
-        )
+        self.shortcut: nn.Module = nn.Conv2d(cin, cout, 1, stride=stride) if stride != 1 or cin != cout else nn.Identity()
         self.relu2 = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:

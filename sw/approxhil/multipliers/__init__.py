@@ -1,8 +1,8 @@
 """Golden models of the SMApprox multipliers, operand encodings and multiplier names."""
 
+from approxhil.encoding import Encoding, operand_range, sign_magnitude
 from approxhil.multipliers.compose import PAPER_CONFIGS, mul8x8, parse_config
 from approxhil.multipliers.designs4x4 import DESIGNS, PAPER_LUTS_4X4, mul4x4
-from approxhil.encoding import Encoding, operand_range, sign_magnitude
 from approxhil.multipliers.golden import golden_table, resolve_table, unsigned_core
 from approxhil.multipliers.spec import MultiplierSpec, parse_multiplier
 

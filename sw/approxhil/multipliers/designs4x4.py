@@ -6,7 +6,7 @@ operand A. The boolean equations are the specification of the RTL netlists in ``
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -6,10 +6,10 @@ import os
 
 import numpy as np
 
+from approxhil.encoding import Encoding
 from approxhil.errors import TableError
 from approxhil.multipliers.compose import mul8x8
 from approxhil.multipliers.designs4x4 import mul4x4
-from approxhil.encoding import Encoding
 from approxhil.multipliers.spec import MultiplierSpec, parse_multiplier
 from approxhil.tables import TruthTable, provenance
 
@@ -17,7 +17,7 @@ _GRID8 = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
 _GRID4 = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
 
 
-def unsigned_core(spec: "str | MultiplierSpec") -> np.ndarray:
+def unsigned_core(spec: str | MultiplierSpec) -> np.ndarray:
     """The unsigned product table of an SMApprox multiplier (16x16 or 256x256, int64)."""
     spec = parse_multiplier(spec)
     if spec.kind == "smapprox8":
@@ -28,8 +28,8 @@ def unsigned_core(spec: "str | MultiplierSpec") -> np.ndarray:
 
 
 def golden_table(
-    spec: "str | MultiplierSpec",
-    encoding: "Encoding | str | None" = None,
+    spec: str | MultiplierSpec,
+    encoding: Encoding | str | None = None,
     operand_a: str = "activation",
 ) -> TruthTable:
     """Truth table of an SMApprox multiplier from its golden model.
@@ -54,8 +54,8 @@ def golden_table(
 
 
 def resolve_table(
-    multiplier: "str | os.PathLike | MultiplierSpec | TruthTable",
-    encoding: "Encoding | str | None" = None,
+    multiplier: str | os.PathLike | MultiplierSpec | TruthTable,
+    encoding: Encoding | str | None = None,
     operand_a: str = "activation",
 ) -> TruthTable:
     """Any multiplier reference (config name, 4x4 design, table file, table) as a :class:`TruthTable`."""

@@ -31,7 +31,7 @@ class MultiplierSpec:
         return {"smapprox8": 8, "smapprox4": 4}.get(self.kind)
 
 
-def parse_multiplier(spec: "str | os.PathLike | MultiplierSpec") -> MultiplierSpec:
+def parse_multiplier(spec: str | os.PathLike | MultiplierSpec) -> MultiplierSpec:
     """Parse a multiplier name; raise :class:`SpecError` with the accepted forms when it is unknown."""
     if isinstance(spec, MultiplierSpec):
         return spec
@@ -41,8 +41,8 @@ def parse_multiplier(spec: "str | os.PathLike | MultiplierSpec") -> MultiplierSp
         return MultiplierSpec("smapprox8", text)
     low = text.lower()
     for prefix in ("4x4-", "4x4:", "d"):
-        if low.startswith(prefix) and low[len(prefix):].isdigit():
-            design = check_design(int(low[len(prefix):]))
+        if low.startswith(prefix) and low[len(prefix) :].isdigit():
+            design = check_design(int(low[len(prefix) :]))
             return MultiplierSpec("smapprox4", f"4x4-{design}")
     if Path(text).suffix.lower() in TABLE_SUFFIXES:
         return MultiplierSpec("file", text)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from approxhil.encoding import Encoding
 from approxhil.errors import TableError
@@ -23,7 +23,7 @@ from approxhil.tables import TruthTable, provenance
 DEFAULT_TIMEOUT_S = 300.0
 
 
-def smapprox_target(spec: "str | MultiplierSpec", encoding: "Encoding | str | None" = None, label: str = "dut") -> Target:
+def smapprox_target(spec: str | MultiplierSpec, encoding: Encoding | str | None = None, label: str = "dut") -> Target:
     """The sweep target that realizes ``spec`` in ``encoding`` (see the module docstring)."""
     spec = parse_multiplier(spec)
     if spec.kind == "smapprox4":
@@ -72,9 +72,9 @@ def table_from_sweep(
 
 
 def simulate_table(
-    multiplier: "str | MultiplierSpec",
+    multiplier: str | MultiplierSpec,
     simulator: str = "verilator",
-    encoding: "Encoding | str | None" = None,
+    encoding: Encoding | str | None = None,
     operand_a: str = "activation",
     build_root: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,

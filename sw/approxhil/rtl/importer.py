@@ -14,12 +14,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+
+from approxhil_board.hashing import file_sha256
 
 from approxhil.encoding import Encoding
-from approxhil.hashing import file_sha256
 from approxhil.errors import ApproxHilError, SpecError, ToolFailedError
 from approxhil.rtl.runner import error_lines
 from approxhil.rtl.sources import file_hashes, primitive_sources
@@ -171,4 +172,3 @@ def import_verilog(
 def _lenient(simulator: str) -> list[str]:
     """Third-party code often trips Verilator's style warnings (widths, unused bits): report, don't stop."""
     return ["-Wno-fatal"] if simulator == "verilator" else []
-

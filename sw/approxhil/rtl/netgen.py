@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from approxhil.errors import SpecError
 from approxhil.hdl import rtl_dir
@@ -55,7 +55,7 @@ class Lut:
         env = {_symbol(pin): (index >> k) & 1 for k, pin in enumerate(self.pins)}
         env["maj"] = maj
         try:
-            return int(eval(equation, {"__builtins__": {}}, env)) & 1  # noqa: S307 - trusted, checked-in equations
+            return int(eval(equation, {"__builtins__": {}}, env)) & 1
         except NameError as exc:
             raise SpecError(f"LUT {self.name}: equation {equation!r} uses a name that is not a pin ({exc})") from None
 
@@ -159,14 +159,14 @@ class Netlist:
             rng = f"[{width - 1}:0] " if width > 1 else ""
             port_lines.append(f"    {direction:<6} wire {rng}{name},")
         port_lines[-1] = port_lines[-1].rstrip(",")
-        out += port_lines + [");", ""]
+        out += [*port_lines, ");", ""]
         for name, msb, lsb in self.wires:
             rng = f"[{msb}:{lsb}] " if (msb, lsb) != (0, 0) else ""
             out.append(f"wire {rng}{name};")
         if self.wires:
             out.append("")
         for cell in self.cells:
-            out += _cell_text(cell) + [""]
+            out += [*_cell_text(cell), ""]
         for lhs, rhs in self.assigns:
             out.append(f"assign {lhs} = {rhs};")
         if self.assigns:
@@ -278,11 +278,23 @@ def design0() -> Netlist:
     ]
     return Netlist(
         "smapprox_mul4x4_d0",
-        ["SMApprox 4x4 design 0: exact unsigned product p = a * b.",
-         "X = a*b[1:0] and Y = a*b[3:2] on carry chains, p = X + (Y << 2) on a third chain."],
+        [
+            "SMApprox 4x4 design 0: exact unsigned product p = a * b.",
+            "X = a*b[1:0] and Y = a*b[3:2] on carry chains, p = X + (Y << 2) on a third chain.",
+        ],
         list(_OPERANDS),
-        _pair_wires("x") + [("y", 5, 2), ("s_y", 4, 2), ("g_y", 3, 2), ("co_y", 2, 0), ("o_y_unused", 0, 0),
-                            ("cy2", 0, 0), ("s_p", 5, 2), ("co_p", 2, 0), ("c6", 0, 0)],
+        [
+            *_pair_wires("x"),
+            ("y", 5, 2),
+            ("s_y", 4, 2),
+            ("g_y", 3, 2),
+            ("co_y", 2, 0),
+            ("o_y_unused", 0, 0),
+            ("cy2", 0, 0),
+            ("s_p", 5, 2),
+            ("co_p", 2, 0),
+            ("c6", 0, 0),
+        ],
         cells,
         [("p[0]", "x[0]"), ("p[1]", "x[1]")],
     )
@@ -305,8 +317,10 @@ def design1() -> Netlist:
     ]
     return _design_xy(
         "smapprox_mul4x4_d1",
-        ["SMApprox 4x4 design 1: exact X = a*b[1:0] and Y = a*b[3:2] on carry chains,",
-         "p = X + (Y << 2) with each carry looking back one bit only (docs/multipliers.md)."],
+        [
+            "SMApprox 4x4 design 1: exact X = a*b[1:0] and Y = a*b[3:2] on carry chains,",
+            "p = X + (Y << 2) with each carry looking back one bit only (docs/multipliers.md).",
+        ],
         tail,
         [("p[0]", "x[0]"), ("p[1]", "x[1]")],
     )
@@ -321,8 +335,10 @@ def design4() -> Netlist:
     ]
     return _design_xy(
         "smapprox_mul4x4_d4",
-        ["SMApprox 4x4 design 4: a different published variant of design 1 (exact X, Y; other",
-         "carry terms). Kept as a labelled extra: it does not reproduce the paper's MREs."],
+        [
+            "SMApprox 4x4 design 4: a different published variant of design 1 (exact X, Y; other",
+            "carry terms). Kept as a labelled extra: it does not reproduce the paper's MREs.",
+        ],
         tail,
         [("p[0]", "x[0]"), ("p[1]", "x[1]"), ("p[6]", "y[4]"), ("p[7]", "y[5]")],
     )
@@ -348,8 +364,10 @@ def design2() -> Netlist:
     """Design 2: xor columns with one-level carries into bits 2-4 (7 LUTs, no carry chain)."""
     return _design_xor(
         "smapprox_mul4x4_d2",
-        ["SMApprox 4x4 design 2: xor of each partial-product column with a one-level carry into",
-         "bits 2..4, g = a3 a2 b3 b2 on bits 6..7 (docs/multipliers.md). No carry chain."],
+        [
+            "SMApprox 4x4 design 2: xor of each partial-product column with a one-level carry into",
+            "bits 2..4, g = a3 a2 b3 b2 on bits 6..7 (docs/multipliers.md). No carry chain.",
+        ],
         carries=True,
     )
 
@@ -358,8 +376,7 @@ def design3() -> Netlist:
     """Design 3: as design 2 without the carries into bits 3 and 4 (7 LUTs)."""
     return _design_xor(
         "smapprox_mul4x4_d3",
-        ["SMApprox 4x4 design 3: as design 2 without the carries into bits 3 and 4",
-         "(docs/multipliers.md). No carry chain."],
+        ["SMApprox 4x4 design 3: as design 2 without the carries into bits 3 and 4", "(docs/multipliers.md). No carry chain."],
         carries=False,
     )
 
@@ -399,8 +416,10 @@ def ternary_adder() -> Netlist:
         )
     return Netlist(
         "smapprox_ternary_adder",
-        ["Exact ternary adder of the 8x8 composition: s = z + (u << 4) + (v << 4), 16 bits,",
-         "with z = {HH, LL}, u = HL, v = LH. Full-adder carries m on O5, two-row sum on CARRY4."],
+        [
+            "Exact ternary adder of the 8x8 composition: s = z + (u << 4) + (v << 4), 16 bits,",
+            "with z = {HH, LL}, u = HL, v = LH. Full-adder carries m on O5, two-row sum on CARRY4.",
+        ],
         [("input", "z", 16, "Addends"), ("input", "u", 8, ""), ("input", "v", 8, ""), ("output", "s", 16, "Sum")],
         [("sp", 15, 4), ("m", 11, 4), ("cc", 2, 0)] + [(f"co_s{n}", 2, 0) for n in range(3)],
         cells,

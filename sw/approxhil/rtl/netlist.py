@@ -13,10 +13,11 @@ import atexit
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -218,13 +219,21 @@ class Scope:
                 raise NetlistError(f"line {node.lineno}: {node.name!r} is not a parameter")
             return self.params[node.name]
         ops: dict[str, Callable[..., int]] = {
-            "Plus": lambda a, b: a + b, "Minus": lambda a, b: a - b, "Times": lambda a, b: a * b,
-            "Divide": lambda a, b: int(a / b), "Mod": lambda a, b: a - b * int(a / b),
-            "Eq": lambda a, b: int(a == b), "NotEq": lambda a, b: int(a != b),
-            "LessThan": lambda a, b: int(a < b), "GreaterThan": lambda a, b: int(a > b),
-            "LessEq": lambda a, b: int(a <= b), "GreaterEq": lambda a, b: int(a >= b),
-            "Land": lambda a, b: int(bool(a) and bool(b)), "Lor": lambda a, b: int(bool(a) or bool(b)),
-            "Sll": lambda a, b: a << b, "Srl": lambda a, b: a >> b,
+            "Plus": lambda a, b: a + b,
+            "Minus": lambda a, b: a - b,
+            "Times": lambda a, b: a * b,
+            "Divide": lambda a, b: int(a / b),
+            "Mod": lambda a, b: a - b * int(a / b),
+            "Eq": lambda a, b: int(a == b),
+            "NotEq": lambda a, b: int(a != b),
+            "LessThan": lambda a, b: int(a < b),
+            "GreaterThan": lambda a, b: int(a > b),
+            "LessEq": lambda a, b: int(a <= b),
+            "GreaterEq": lambda a, b: int(a >= b),
+            "Land": lambda a, b: int(bool(a) and bool(b)),
+            "Lor": lambda a, b: int(bool(a) or bool(b)),
+            "Sll": lambda a, b: a << b,
+            "Srl": lambda a, b: a >> b,
         }
         if kind in ops:
             return ops[kind](self.const(node.left), self.const(node.right))
@@ -266,7 +275,9 @@ class Scope:
         if kind in ("Rvalue", "Lvalue"):
             return self.expr(node.var)
         if kind in ("Identifier", "Pointer", "Partselect", "Concat") and not (kind == "Identifier" and node.name in self.params):
-            if kind == "Concat" and any(type(i).__name__ not in ("Identifier", "Pointer", "Partselect", "IntConst", "Concat") for i in node.list):
+            if kind == "Concat" and any(
+                type(i).__name__ not in ("Identifier", "Pointer", "Partselect", "IntConst", "Concat") for i in node.list
+            ):
                 parts = [self.expr(i) for i in reversed(node.list)]
 
                 def concat(v: Mapping[Bit, np.ndarray]) -> Any:
@@ -288,13 +299,19 @@ class Scope:
         if kind == "SystemCall" and node.syscall in ("signed", "unsigned"):
             return self.expr(node.args[0])
         binary: dict[str, Callable[[Any, Any], Any]] = {
-            "Plus": lambda a, b: a + b, "Minus": lambda a, b: a - b, "Times": lambda a, b: a * b,
-            "And": lambda a, b: a & b, "Or": lambda a, b: a | b, "Xor": lambda a, b: a ^ b,
+            "Plus": lambda a, b: a + b,
+            "Minus": lambda a, b: a - b,
+            "Times": lambda a, b: a * b,
+            "And": lambda a, b: a & b,
+            "Or": lambda a, b: a | b,
+            "Xor": lambda a, b: a ^ b,
             "Xnor": lambda a, b: ~(a ^ b),
         }
         compare: dict[str, Callable[[Any, Any], Any]] = {
-            "Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b,
-            "Land": lambda a, b: (a != 0) & (b != 0), "Lor": lambda a, b: (a != 0) | (b != 0),
+            "Eq": lambda a, b: a == b,
+            "NotEq": lambda a, b: a != b,
+            "Land": lambda a, b: (a != 0) & (b != 0),
+            "Lor": lambda a, b: (a != 0) | (b != 0),
         }
         if kind in binary or kind in compare:
             fa, wa, ba = self.expr(node.left)
@@ -419,7 +436,9 @@ class Elaborator:
             elif kind in ("Pragma",):
                 continue
             else:
-                raise NetlistError(f"line {getattr(item, 'lineno', '?')}: {kind} is not supported by the netlist reader (combinational netlists only)")
+                raise NetlistError(
+                    f"line {getattr(item, 'lineno', '?')}: {kind} is not supported by the netlist reader (combinational netlists only)"
+                )
 
     def _assign(self, node: Any, scope: Scope, flat: Flat) -> None:
         out = scope.bits(node.left)
@@ -473,7 +492,9 @@ class Elaborator:
 
         flat.drivers.append(Driver([s for s, _ in pairs if not isinstance(s, int)], [d for _, d in pairs], run, label))  # type: ignore[misc]
 
-    def _primitive(self, kind: str, name: str, params: dict[str, int], conns: Mapping[str, Any], scope: Scope, flat: Flat, lineno: int) -> None:
+    def _primitive(
+        self, kind: str, name: str, params: dict[str, int], conns: Mapping[str, Any], scope: Scope, flat: Flat, lineno: int
+    ) -> None:
         pins = {port: (scope.bits(arg) if arg is not None else []) for port, arg in conns.items()}
         if kind == "LUT6_2":
             init = params.get("INIT", 0)
@@ -492,6 +513,7 @@ class Elaborator:
             flat.cells.append(Cell(kind, name, init, {"O6": o6, "O5": o5, **{f"I{k}": [ins[k]] for k in range(6)}}))
             flat.drivers.append(Driver([b for b in ins if not isinstance(b, int)], outs, run, name))  # type: ignore[arg-type]
             return
+
         # CARRY4
         def vec(port: str, n: int) -> list[Bit | int]:
             bits = pins.get(port, [])

@@ -20,9 +20,10 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from approxhil.cache import cache_dir
 from approxhil.errors import ToolFailedError
@@ -66,7 +67,7 @@ class RunResult:
     test_dir: Path
     seconds: float
 
-    def check(self) -> "RunResult":
+    def check(self) -> RunResult:
         """Raise :class:`ToolFailedError` with the log's tail when a cocotb test failed."""
         if self.failed or not self.tests:
             raise ToolFailedError(
@@ -158,8 +159,13 @@ def _runner_class(simulator: str, tool: Tool, deadline: list[float], public: Pat
         def _execute_cmds(self, cmds: Sequence[Sequence[str]], cwd: Any, stdout: Any = None) -> None:
             for cmd in cmds:
                 proc = subprocess.Popen(
-                    list(cmd), cwd=cwd, env=self.env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
+                    list(cmd),
+                    cwd=cwd,
+                    env=self.env,
+                    stdout=stdout,
+                    stderr=subprocess.STDOUT if stdout else None,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
                 try:
                     code = proc.wait(timeout=max(0.1, deadline[0] - time.monotonic()))
@@ -205,8 +211,15 @@ def build_key(
 ) -> str:
     """Hash naming the build folder of one parameter set."""
     digest = hashlib.sha256()
-    settings = [simulator, tool.version, str(tool.path), toplevel, sorted((k, str(v)) for k, v in parameters.items()),
-                list(build_args), list(public_modules) if public_modules is not None else None]
+    settings = [
+        simulator,
+        tool.version,
+        str(tool.path),
+        toplevel,
+        sorted((k, str(v)) for k, v in parameters.items()),
+        list(build_args),
+        list(public_modules) if public_modules is not None else None,
+    ]
     digest.update(json.dumps(settings).encode())
     for src in sources:  # names and contents: the same harness in another folder reuses the build
         digest.update(Path(src).name.encode())
@@ -266,7 +279,9 @@ def build(
                 timescale=("1ns", "1ps"),
             )
         except SimulationTimeout as exc:
-            raise SimulationTimeout(f"{simulator} build of {toplevel}: {exc.message} after {timeout:.0f} s", fix="raise the time-out") from None
+            raise SimulationTimeout(
+                f"{simulator} build of {toplevel}: {exc.message} after {timeout:.0f} s", fix="raise the time-out"
+            ) from None
         except (RuntimeError, SystemExit) as exc:
             text = log.read_text(errors="replace") if log.is_file() else str(exc)
             lines = error_lines(text) or [last_error(log)]

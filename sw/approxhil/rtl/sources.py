@@ -8,10 +8,11 @@ relative to the list, ``//`` comments.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from approxhil.hashing import file_sha256
+from approxhil_board.hashing import file_sha256
+
 from approxhil.errors import ToolMissingError
 from approxhil.hdl import rtl_dir
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -128,11 +129,11 @@ def _hex_columns(raw: bytes, widths: Sequence[int], lines: int) -> list[np.ndarr
         lut[ord(chr(ch).upper())] = i
     cols, pos = [], 0
     for d in digits:
-        nib = lut[arr[:, pos:pos + d]]
+        nib = lut[arr[:, pos : pos + d]]
         if (nib == 255).any():
             row = int(np.argwhere((nib == 255).any(axis=1))[0, 0])
             raise ToolFailedError(
-                f"sweep output has X/Z values (first at pair {row}: {arr[row, pos:pos + d].tobytes().decode(errors='replace')!r})",
+                f"sweep output has X/Z values (first at pair {row}: {arr[row, pos : pos + d].tobytes().decode(errors='replace')!r})",
                 fix="drive every output bit; an undriven or multiply-driven product bit reads as x/z",
             )
         value = np.zeros(lines, dtype=np.int64)
@@ -207,7 +208,12 @@ def sweep(
         top.write_text(text)
     deadline = time.monotonic() + timeout
     built = runner.build(
-        simulator, [*sources, top], TOPLEVEL, build_args=build_args, build_root=build_root, timeout=timeout,
+        simulator,
+        [*sources, top],
+        TOPLEVEL,
+        build_args=build_args,
+        build_root=build_root,
+        timeout=timeout,
         public_modules=[TOPLEVEL],
     )
     out = work_dir / RESULT_FILE
@@ -215,8 +221,12 @@ def sweep(
         out.unlink()
     spec = {"targets": [asdict(t) for t in targets], "timeout_s": timeout}
     result = runner.run(
-        built, TEST_MODULE, work_dir, extra_env={ENV_SPEC: json.dumps(spec)},
-        plusargs=[f"+approxhil_sweep={out}"], timeout=max(1.0, deadline - time.monotonic()),
+        built,
+        TEST_MODULE,
+        work_dir,
+        extra_env={ENV_SPEC: json.dumps(spec)},
+        plusargs=[f"+approxhil_sweep={out}"],
+        timeout=max(1.0, deadline - time.monotonic()),
     )
     result.check()
     if not out.is_file():
@@ -238,4 +248,3 @@ def compare(got: np.ndarray, want: np.ndarray, label: str, limit: int = 5) -> st
 def load_spec() -> dict[str, Any]:
     """The sweep description the runner passes to the cocotb test (inside the simulator)."""
     return json.loads(os.environ[ENV_SPEC])
-

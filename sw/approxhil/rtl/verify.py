@@ -7,9 +7,9 @@ signed wrapper, so one build and one sweep per simulator cover everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -67,11 +67,13 @@ class Verification:
     def ok(self) -> bool:
         return all(r is None for r in self.reports.values())
 
-    def check(self) -> "Verification":
+    def check(self) -> Verification:
         """Raise :class:`ToolFailedError` naming every table that differs from its golden model."""
         failed = [r for r in self.reports.values() if r]
         if failed:
-            raise ToolFailedError("RTL differs from the golden models: " + " | ".join(failed), fix="fix the netlists (or golden models) named")
+            raise ToolFailedError(
+                "RTL differs from the golden models: " + " | ".join(failed), fix="fix the netlists (or golden models) named"
+            )
         return self
 
     @property
@@ -105,6 +107,8 @@ def verify_rtl(
     checks = list(checks or verification_checks())
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="approxhil-verify-") as tmp:
-        result = sweep([c.target for c in checks], smapprox_sources(), simulator, Path(work_dir or tmp), build_root=build_root, timeout=timeout)
+        result = sweep(
+            [c.target for c in checks], smapprox_sources(), simulator, Path(work_dir or tmp), build_root=build_root, timeout=timeout
+        )
     reports = {c.target.label: compare(result.tables[c.target.label], c.golden(), f"{c.spec} ({c.encoding}, {simulator})") for c in checks}
     return Verification(result.simulator, result.version, checks, result, time.perf_counter() - start, reports)

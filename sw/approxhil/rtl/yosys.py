@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from approxhil.atomic import write_text
 from approxhil.errors import ToolFailedError, ToolMissingError
@@ -113,7 +114,11 @@ def _wrapper(targets: Sequence[SynthTarget]) -> str:
         params = ", ".join(f".{k}({v})" for k, v in t.parameters.items())
         body.append(f"wire [16:0] y_{n};\n{t.module} {'#(' + params + ') ' if params else ''}u_{n} (.a(a), .b(b), .p(y_{n}));")
     outs = " ^ ".join(f"y_{n}" for n in range(len(targets)))
-    return "module approxhil_synth_top (input wire [7:0] a, input wire [7:0] b, output wire [16:0] y);\n" + "\n".join(body) + f"\nassign y = {outs};\nendmodule\n"
+    return (
+        "module approxhil_synth_top (input wire [7:0] a, input wire [7:0] b, output wire [16:0] y);\n"
+        + "\n".join(body)
+        + f"\nassign y = {outs};\nendmodule\n"
+    )
 
 
 def _count(modules: Mapping[str, Any], name: str) -> dict[str, int]:
@@ -131,9 +136,7 @@ def _count(modules: Mapping[str, Any], name: str) -> dict[str, int]:
 
 def report_targets(configs: Sequence[str] = ("0000", *PAPER_CONFIGS), signed: Sequence[str] = ("3330",)) -> list[tuple[SynthTarget, Any]]:
     """Each 4x4 design, each 8x8 config and the signed wrapper, with the paper's LUT count."""
-    rows: list[tuple[SynthTarget, Any]] = [
-        (SynthTarget(f"4x4-{d}", f"smapprox_mul4x4_d{d}", {}), PAPER_LUTS_4X4[d]) for d in DESIGNS
-    ]
+    rows: list[tuple[SynthTarget, Any]] = [(SynthTarget(f"4x4-{d}", f"smapprox_mul4x4_d{d}", {}), PAPER_LUTS_4X4[d]) for d in DESIGNS]
     for c in configs:
         paper = PAPER_EXACT_LUTS if c == "0000" else PAPER_CONFIGS.get(c, {}).get("luts")
         rows.append((SynthTarget(c, "smapprox_mul8x8", {"CONFIG": int(c)}), paper))
@@ -149,14 +152,16 @@ def lut_report(configs: Sequence[str] = ("0000", *PAPER_CONFIGS), signed: Sequen
     rows = []
     for t, paper in targets:
         c = counts[t.label]
-        rows.append({
-            "multiplier": t.label,
-            "module": t.module,
-            "LUTs (Yosys)": c.luts,
-            "CARRY4 (Yosys)": c.carry4,
-            "other cells": c.other,
-            "LUTs (paper)": paper,
-        })
+        rows.append(
+            {
+                "multiplier": t.label,
+                "module": t.module,
+                "LUTs (Yosys)": c.luts,
+                "CARRY4 (Yosys)": c.carry4,
+                "other cells": c.other,
+                "LUTs (paper)": paper,
+            }
+        )
     return rows
 
 
@@ -182,8 +187,9 @@ def read_lut_counts(path: str | os.PathLike) -> dict[str, int]:
     except FileNotFoundError:
         raise ToolMissingError(f"no LUT report at {path}", fix="write it with `approxhil rtl yosys --write`") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise ToolFailedError(f"LUT report {path} is damaged ({type(exc).__name__}: {exc})",
-                              fix="rewrite it with `approxhil rtl yosys --write`") from None
+        raise ToolFailedError(
+            f"LUT report {path} is damaged ({type(exc).__name__}: {exc})", fix="rewrite it with `approxhil rtl yosys --write`"
+        ) from None
 
 
 def report_markdown(rows: Sequence[Mapping[str, Any]], yosys_version: str) -> str:
@@ -202,10 +208,8 @@ def report_markdown(rows: Sequence[Mapping[str, Any]], yosys_version: str) -> st
         "a*b[1:0] and a*b[3:2] on carry chains and adds them on a third; designs 2 and 3 need no carry\n"
         "chain; design 4 is the labelled variant of design 1 (no paper count).\n\n"
         "The signed row is the sign-magnitude wrapper around the 3330 core: Yosys maps the magnitudes\n"
-        "and the negation to LUTs, carry chains and INV cells (\"other cells\"), which Vivado would\n"
-        "fold into the LUTs.\n\n"
-        + markdown_table(rows)
-        + "\n\n## Verification\n\n"
+        'and the negation to LUTs, carry chains and INV cells ("other cells"), which Vivado would\n'
+        "fold into the LUTs.\n\n" + markdown_table(rows) + "\n\n## Verification\n\n"
         "Every netlist is checked bit for bit against the golden models (`docs/multipliers.md`) by three\n"
         "independent models: Icarus and Verilator (cocotb, all 256 pairs of each 4x4 design and all 65,536\n"
         "pairs of 0000, the paper's eight configs and the signed wrapper) and the pyverilog reader, which\n"

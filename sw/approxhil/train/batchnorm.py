@@ -8,7 +8,7 @@ multiplier at the cost of a fraction of one behavioral epoch's forward passes (n
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

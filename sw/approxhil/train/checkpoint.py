@@ -34,8 +34,16 @@ def load_checkpoint(path: str | os.PathLike, fingerprint: str, config: dict[str,
     path = Path(path)
     if not path.is_file():
         return None
-    state = read_versioned(path, kind="checkpoint", format=FORMAT, version=None, read=read_torch, error=CheckpointError,
-                           missing_fix=f"delete {path} to start the run afresh", corrupt_fix=f"delete {path} to start the run afresh")
+    state = read_versioned(
+        path,
+        kind="checkpoint",
+        format=FORMAT,
+        version=None,
+        read=read_torch,
+        error=CheckpointError,
+        missing_fix=f"delete {path} to start the run afresh",
+        corrupt_fix=f"delete {path} to start the run afresh",
+    )
     if state.get("fingerprint") != fingerprint:
         raise CheckpointError(
             f"checkpoint {path} belongs to another network (fingerprint {str(state.get('fingerprint'))[:12]})",

@@ -60,7 +60,10 @@ class RetrainConfig:
                 (self.fit_samples < 1, f"fit samples must be >= 1, got {self.fit_samples}"),
                 (not math.isfinite(self.snr_db), f"SNR must be a finite number of dB, got {self.snr_db}"),
                 (self.refit_every < 0, f"refit_every must be >= 0 (0 fits once), got {self.refit_every}"),
-                (not (self.hybrid >= 0 and math.isfinite(self.hybrid)), f"hybrid tolerance must be >= 0 (0 turns it off), got {self.hybrid}"),
+                (
+                    not (self.hybrid >= 0 and math.isfinite(self.hybrid)),
+                    f"hybrid tolerance must be >= 0 (0 turns it off), got {self.hybrid}",
+                ),
             )
             if bad
         ]

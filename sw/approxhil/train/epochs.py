@@ -8,8 +8,9 @@ are positioned at the epoch, ends bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -100,17 +101,22 @@ def run_epochs(
         seed_epoch(seed, epoch)
         if hasattr(batches, "set_epoch"):
             batches.set_epoch(epoch)
-        history.append({"epoch": epoch + 1, **train_epoch(model, batches, optimizer, device, f"{desc} epoch {epoch + 1}/{epochs}", progress)})
+        history.append(
+            {"epoch": epoch + 1, **train_epoch(model, batches, optimizer, device, f"{desc} epoch {epoch + 1}/{epochs}", progress)}
+        )
         if after_epoch is not None:
             after_epoch(epoch)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                **{name: obj.state_dict() for name, obj in stateful.items()},
-                "epoch": epoch + 1,
-                "history": history,
-                "config": settings,
-                "fingerprint": fingerprint,
-            })
+            save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    **{name: obj.state_dict() for name, obj in stateful.items()},
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "config": settings,
+                    "fingerprint": fingerprint,
+                },
+            )
     return history

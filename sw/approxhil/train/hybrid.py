@@ -13,7 +13,7 @@ usually few and cheap (conv1 is 3.5 % of ResNet8's MACs), so the epoch stays clo
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

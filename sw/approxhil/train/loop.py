@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,8 +18,9 @@ from approxhil.train.epochs import Batches, run_epochs
 from approxhil.train.modes import apply_mode
 
 
-def evaluate(model: nn.Module, batches: Batches, device: torch.device | str | None = None, progress: bool = False,
-             desc: str = "evaluate") -> dict[str, float]:
+def evaluate(
+    model: nn.Module, batches: Batches, device: torch.device | str | None = None, progress: bool = False, desc: str = "evaluate"
+) -> dict[str, float]:
     """Top-1 accuracy (percent) and mean cross-entropy of ``model`` on ``batches``, in eval mode.
 
     Batches go to ``device`` (default: where the model is); ``progress`` shows a bar named ``desc``.
@@ -48,7 +50,7 @@ def retrain(
     error_model: ErrorModel | None = None,
     progress: bool = True,
     stop_after: int | None = None,
-    refit: "Callable[[nn.Module], ErrorModel] | None" = None,
+    refit: Callable[[nn.Module], ErrorModel] | None = None,
     inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Retrain an approximate network in ``config.mode``; returns per-epoch history and timings.
@@ -72,10 +74,18 @@ def retrain(
             apply_mode(model, "errormodel", error_model=refit(model), behavioral_layers=config.behavioral_layers)
 
     history = run_epochs(
-        model, train_batches, optimizer, epochs=config.effective_epochs, seed=config.seed,
+        model,
+        train_batches,
+        optimizer,
+        epochs=config.effective_epochs,
+        seed=config.seed,
         settings=config.to_dict() if inputs is None else {**config.to_dict(), "inputs": inputs},
-        checkpoint=Path(workdir) / "checkpoint.pt" if workdir is not None else None, device=device, desc=config.mode,
-        progress=progress, stop_after=stop_after, before_epoch=refit_if_due,
+        checkpoint=Path(workdir) / "checkpoint.pt" if workdir is not None else None,
+        device=device,
+        desc=config.mode,
+        progress=progress,
+        stop_after=stop_after,
+        before_epoch=refit_if_due,
     )
     apply_mode(model, "evaluate")
     complete = len(history) >= config.effective_epochs

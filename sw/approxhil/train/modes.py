@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from torch import nn
 
 from approxhil.errormodel import AWGN, ErrorInjection, ErrorModel, WeightNoise
 from approxhil.metrics import error_metrics
-from approxhil.train.config import MODES, ConfigError
 from approxhil.models.fingerprint import model_fingerprint
 from approxhil.nn import approx_layers
+from approxhil.train.config import MODES, ConfigError
 
 
 def _table_relative_error(layer: nn.Module) -> tuple[float, float]:
@@ -44,7 +44,7 @@ def apply_mode(
     if mode == "errormodel":
         if error_model is None:
             raise ConfigError("mode errormodel needs a fitted error model", fix="run `approxhil fit` first")
-        error_model.check_matches(model_fingerprint(model), {n: l.multiplier_sha256 for n, l in layers.items()})
+        error_model.check_matches(model_fingerprint(model), {n: layer.multiplier_sha256 for n, layer in layers.items()})
     for name, layer in layers.items():
         layer.output_perturbation = None
         layer.weight_perturbation = None

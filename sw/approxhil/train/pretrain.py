@@ -27,9 +27,16 @@ def train_float(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     return run_epochs(
-        model, train_batches, optimizer, epochs=epochs, seed=seed,
+        model,
+        train_batches,
+        optimizer,
+        epochs=epochs,
+        seed=seed,
         settings={"kind": "float", "epochs": epochs, "lr": lr, "weight_decay": weight_decay, "seed": seed},
         checkpoint=Path(workdir) / "float_checkpoint.pt" if workdir is not None else None,
-        stateful={"scheduler": scheduler}, device=device, desc="float", progress=progress,
+        stateful={"scheduler": scheduler},
+        device=device,
+        desc="float",
+        progress=progress,
         after_epoch=lambda epoch: scheduler.step(),
     )

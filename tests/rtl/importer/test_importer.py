@@ -4,13 +4,11 @@ with a clear message and no table file is written."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from approxhil.encoding import Encoding
 from approxhil.errors import ToolFailedError
 from approxhil.rtl.importer import VerilogImportError, import_verilog
@@ -19,22 +17,7 @@ from approxhil.tables import TruthTable
 HERE = Path(__file__).parent
 BAM = HERE / "mul8u_bam4.v"
 SIGNED = HERE / "mul8s_exact.v"
-# Runs the console script's entry point with the rtl commands registered (whether or not the
-# package already registers them), so the test sees the real one-line errors and exit codes.
-CLI = (
-    "import sys\n"
-    "from approxhil.cli import app, main\n"
-    "from approxhil.cli.rtl import app as rtl\n"
-    "if 'rtl' not in {g.name for g in app.registered_groups}: app.add_typer(rtl, name='rtl')\n"
-    "sys.argv[0] = 'approxhil'\n"
-    "main()\n"
-)
-
 pytestmark = pytest.mark.rtl
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=600)
 
 
 def bam4_reference() -> np.ndarray:
@@ -61,7 +44,7 @@ def test_signed_import_with_port_names() -> None:
     assert table.encoding is Encoding.TWOS_COMPLEMENT and table.is_exact
 
 
-def test_cli_import_writes_a_verified_table(tmp_path: Path) -> None:
+def test_cli_import_writes_a_verified_table(tmp_path: Path, cli: Callable) -> None:
     out = tmp_path / "bam.npz"
     res = cli("rtl", "import", str(BAM), "--top", "mul8u_bam4", "-o", str(out), "--simulator", "icarus")
     assert res.returncode == 0, res.stderr
@@ -70,19 +53,33 @@ def test_cli_import_writes_a_verified_table(tmp_path: Path) -> None:
 
 BAD = {
     "syntax": ("module m (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B\nendmodule\n", "m", "bad.v:3"),
-    "no_module": ("module other (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n", "m", "no module named 'm'"),
+    "no_module": (
+        "module other (input [7:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n",
+        "m",
+        "no module named 'm'",
+    ),
     "port_name": ("module m (input [7:0] X, input [7:0] B, output [15:0] O);\nassign O = X * B;\nendmodule\n", "m", "no port 'A'"),
     "width": ("module m (input [3:0] A, input [7:0] B, output [15:0] O);\nassign O = A * B;\nendmodule\n", "m", "port A is input [3:0]"),
-    "out_width": ("module m (input [7:0] A, input [7:0] B, output [7:0] O);\nassign O = A * B;\nendmodule\n", "m", "port O is output [7:0]"),
-    "clocked": ("module m (input clk, input [7:0] A, input [7:0] B, output reg [15:0] O);\n"
-                "always @(posedge clk) O <= A * B;\nendmodule\n", "m", "inputs besides A and B: clk"),
-    "latch": ("module m (input [7:0] A, input [7:0] B, output reg [15:0] O);\n"
-              "always @* if (A[0]) O = A * B;\nendmodule\n", "m", "holds state"),
+    "out_width": (
+        "module m (input [7:0] A, input [7:0] B, output [7:0] O);\nassign O = A * B;\nendmodule\n",
+        "m",
+        "port O is output [7:0]",
+    ),
+    "clocked": (
+        "module m (input clk, input [7:0] A, input [7:0] B, output reg [15:0] O);\nalways @(posedge clk) O <= A * B;\nendmodule\n",
+        "m",
+        "inputs besides A and B: clk",
+    ),
+    "latch": (
+        "module m (input [7:0] A, input [7:0] B, output reg [15:0] O);\nalways @* if (A[0]) O = A * B;\nendmodule\n",
+        "m",
+        "holds state",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_modules_are_refused_without_a_table(case: str, tmp_path: Path) -> None:
+def test_bad_modules_are_refused_without_a_table(case: str, tmp_path: Path, cli: Callable) -> None:
     text, top, message = BAD[case]
     src = tmp_path / "bad.v"
     src.write_text(text)
@@ -96,10 +93,12 @@ def test_bad_modules_are_refused_without_a_table(case: str, tmp_path: Path) -> N
     assert not out.exists() and not list(tmp_path.glob(".t.npz*"))
 
 
-def test_import_refuses_a_hang(tmp_path: Path) -> None:
+def test_import_refuses_a_hang(tmp_path: Path, cli: Callable) -> None:
     src = tmp_path / "ring.v"
-    src.write_text("module ring (input [7:0] A, input [7:0] B, output [15:0] O);\n"
-                   "wire x;\nassign x = (A == 8'd9) ? ~x : 1'b0;\nassign O = {15'd0, x};\nendmodule\n")
+    src.write_text(
+        "module ring (input [7:0] A, input [7:0] B, output [15:0] O);\n"
+        "wire x;\nassign x = (A == 8'd9) ? ~x : 1'b0;\nassign O = {15'd0, x};\nendmodule\n"
+    )
     out = tmp_path / "t.npz"
     res = cli("rtl", "import", str(src), "--top", "ring", "-o", str(out), "--simulator", "icarus", "--timeout", "8")
     assert res.returncode == 2 and ("did not finish" in res.stderr or "loop" in res.stderr), res.stderr
@@ -107,4 +106,3 @@ def test_import_refuses_a_hang(tmp_path: Path) -> None:
     if "did not finish" in res.stderr:  # the message names a log the user can still open
         log = Path(re.search(r"log (\S+\.log)", res.stderr).group(1))
         assert log.is_file() and log.stat().st_size > 0, res.stderr
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from approxhil.rtl.netlist import smapprox_table
 from approxhil.rtl.sweep import compare
 from approxhil.rtl.tools import available_simulators

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from approxhil.errors import SpecError, ToolFailedError
+from approxhil.hdl import rtl_dir
 from approxhil.multipliers import PAPER_LUTS_4X4, mul4x4
 from approxhil.rtl import netgen, runner
 from approxhil.rtl.netlist import NetlistError, read_netlist
-from approxhil.hdl import rtl_dir
 from approxhil.rtl.sources import read_file_list, smapprox_sources
 
 
@@ -70,10 +69,13 @@ def test_reader_stops_on_illegal_config() -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize(("module", "param", "value", "marker"), [
-    ("smapprox_mul8x8", "CONFIG", 3350, "smapprox_mul8x8_illegal_CONFIG"),
-    ("smapprox_mul4x4", "DESIGN", 7, "smapprox_mul4x4_illegal_DESIGN"),
-])
+@pytest.mark.parametrize(
+    ("module", "param", "value", "marker"),
+    [
+        ("smapprox_mul8x8", "CONFIG", 3350, "smapprox_mul8x8_illegal_CONFIG"),
+        ("smapprox_mul4x4", "DESIGN", 7, "smapprox_mul4x4_illegal_DESIGN"),
+    ],
+)
 def test_illegal_parameters_stop_elaboration(module, param, value, marker, simulator, tmp_path) -> None:
     with pytest.raises(ToolFailedError) as info:
         runner.build(simulator, smapprox_sources(), module, {param: value}, build_root=tmp_path)

@@ -6,13 +6,12 @@ names what is missing instead of an attribute error deep inside PYNQ.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from approxhil.hil.errors import BitstreamError
+from approxhil_board.errors import BitstreamError
 
 CORE_MODTYPE = "approxhil_accel"
 DMA_MODTYPE = "axi_dma"
@@ -79,7 +78,9 @@ def read_hwh(path: str | os.PathLike) -> HwhInfo:
     dma = (linked or dmas)[0]
     dma_params = _params(dma)
     if dma_params.get("C_INCLUDE_SG", "0") not in ("0", ""):
-        raise BitstreamError(f"{path.name}: DMA {dma.get('INSTANCE')} is in scatter-gather mode; the driver uses simple mode", fix=REBUILD_FIX)
+        raise BitstreamError(
+            f"{path.name}: DMA {dma.get('INSTANCE')} is in scatter-gather mode; the driver uses simple mode", fix=REBUILD_FIX
+        )
     for channel in ("C_INCLUDE_MM2S", "C_INCLUDE_S2MM"):
         if dma_params.get(channel, "1") == "0":
             raise BitstreamError(f"{path.name}: DMA {dma.get('INSTANCE')} lacks its {channel[10:]} channel", fix=REBUILD_FIX)
@@ -109,16 +110,4 @@ def _path(module: ElementTree.Element) -> str:
 
 
 def _links(core_buses: dict[str, str], dma_buses: dict[str, str]) -> bool:
-    return all(
-        core_buses.get(core_port) and core_buses.get(core_port) == dma_buses.get(dma_port)
-        for core_port, dma_port in STREAM_LINKS
-    )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file (the bitstream hash recorded with board measurements)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return all(core_buses.get(core_port) and core_buses.get(core_port) == dma_buses.get(dma_port) for core_port, dma_port in STREAM_LINKS)

@@ -1,4 +1,5 @@
-"""sha256 of files: how tables, sources, weights and bitstreams are identified in provenance records."""
+"""sha256 of files: how tables, sources, weights and bitstreams are identified in provenance records
+(one helper for the host and the board)."""
 
 from __future__ import annotations
 

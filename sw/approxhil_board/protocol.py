@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from approxhil.hil import regs
-from approxhil.hil.errors import HilError, HilProtocolError, HilTimeoutError
+from approxhil_board import regs
+from approxhil_board.errors import HilError, HilProtocolError, HilTimeoutError
 
 INT8_MIN, INT8_MAX = -128, 127
 #: Longest dot product whose int32 accumulation cannot overflow (|product| <= 2^14).
@@ -71,6 +71,8 @@ class JobResult:
 def as_int8(values: np.ndarray | list, what: str) -> np.ndarray:
     """Operands as int8, refusing values outside -128..127 (naming how many and the extremes)."""
     arr = np.asarray(values)
+    if arr.dtype == np.int8:
+        return arr
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
             raise HilError(f"{what}: operands must be integers", fix="quantize the tensor to int8 first")
@@ -87,10 +89,10 @@ def as_int8(values: np.ndarray | list, what: str) -> np.ndarray:
 
 def interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bytes ``a0 b0 a1 b1 ...`` of equally shaped int8 arrays (pairs along the last axis)."""
-    pairs = np.empty(a.shape + (2,), dtype=np.int8)
+    pairs = np.empty((*a.shape, 2), dtype=np.int8)
     pairs[..., 0] = a
     pairs[..., 1] = b
-    return pairs.reshape(a.shape[:-1] + (-1,)).view(np.uint8)
+    return pairs.reshape((*a.shape[:-1], -1)).view(np.uint8)
 
 
 def _ceil_div(n: int, d: int) -> int:
@@ -217,7 +219,7 @@ def check_result(job: Job, result: JobResult, backend: str) -> np.ndarray:
             f"{backend}: job {job.label} did not end cleanly; {counters}",
             fix="the stream and the programmed length disagree; rebuild the bitstream from hw/ if this persists",
         )
-    return np.ascontiguousarray(result.output).view("<i4")[: job.results].astype(np.int32)
+    return np.ascontiguousarray(result.output).view("<i4")[: job.results].astype(np.int32, copy=False)
 
 
 def check_identity(result: JobResult, backend: str) -> regs.CoreInfo:
@@ -232,8 +234,7 @@ def check_identity(result: JobResult, backend: str) -> regs.CoreInfo:
     version = result.reads[regs.VERSION]
     if version >> 16 != regs.VERSION_MAJOR:
         raise HilProtocolError(
-            f"{backend}: core version {version >> 16}.{version & 0xFFFF} is not supported by this driver "
-            f"(needs {regs.VERSION_MAJOR}.x)",
+            f"{backend}: core version {version >> 16}.{version & 0xFFFF} is not supported by this driver (needs {regs.VERSION_MAJOR}.x)",
             fix="rebuild the bitstream from this checkout's hw/",
         )
     lanes = result.reads[regs.LANES]

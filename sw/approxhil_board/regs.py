@@ -1,4 +1,4 @@
-"""Register map of the accelerator core (mirrors ``hw/rtl/hil_axil_regs.v``) and what it reports about itself.
+"""Register map of the accelerator core (the same map as ``hw/rtl/hil_axil_regs.v``, checked by a test) and what it reports about itself.
 
 Byte offsets of 32-bit registers on the AXI4-Lite control port. Board and simulated board use these
 names only; nothing else in the package knows an address.
@@ -26,9 +26,19 @@ ADDRESS_RANGE = 0x80
 
 #: Register names by offset, for messages.
 NAMES = {
-    CTRL: "CTRL", STATUS: "STATUS", MODE: "MODE", SELECT: "SELECT", LENGTH: "LENGTH", DOT_LEN: "DOT_LEN",
-    IN_BEATS: "IN_BEATS", OUT_BEATS: "OUT_BEATS", CYCLES: "CYCLES", MAGIC: "MAGIC", VERSION: "VERSION",
-    LANES: "LANES", NCONFIGS: "NCONFIGS",
+    CTRL: "CTRL",
+    STATUS: "STATUS",
+    MODE: "MODE",
+    SELECT: "SELECT",
+    LENGTH: "LENGTH",
+    DOT_LEN: "DOT_LEN",
+    IN_BEATS: "IN_BEATS",
+    OUT_BEATS: "OUT_BEATS",
+    CYCLES: "CYCLES",
+    MAGIC: "MAGIC",
+    VERSION: "VERSION",
+    LANES: "LANES",
+    NCONFIGS: "NCONFIGS",
 }
 
 CTRL_START = 1 << 0
@@ -78,13 +88,3 @@ class CoreInfo:
     @property
     def version_text(self) -> str:
         return f"{self.version >> 16}.{self.version & 0xFFFF}"
-
-    @property
-    def in_bytes_per_beat(self) -> int:
-        """Bytes per input beat: an (a, b) int8 pair per lane."""
-        return 2 * self.lanes
-
-    @property
-    def out_bytes_per_beat(self) -> int:
-        """Bytes per output beat: an int32 result per lane."""
-        return 4 * self.lanes

@@ -2,8 +2,9 @@
 
 Only :meth:`PynqBackend.execute` touches the board: copy the packed operands into a contiguous
 buffer, write the registers, run both DMA channels with a time-out, copy the answer out, read the
-counters. Packing, checking and unpacking are the shared code of :mod:`approxhil.hil.protocol`.
-``pynq`` is an optional dependency, imported only here, only when a board backend is opened.
+counters. Packing, checking and unpacking are the shared code of :mod:`approxhil_board.protocol`.
+``pynq`` is imported only here, only when a board backend is opened: on the board it comes with the
+PYNQ image; on a PC it exists only in the digital twin's environment (:mod:`approxhil_board.twin`).
 """
 
 from __future__ import annotations
@@ -12,26 +13,23 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from approxhil.errors import ToolMissingError
-from approxhil.hil import protocol, regs
-from approxhil.hil.backend import Backend
-from approxhil.hil.errors import BitstreamError, HilError
-from approxhil.hil.hwh import HwhInfo, file_sha256, read_hwh
-from approxhil.hdl import hw_dir
+from approxhil_board import protocol, regs
+from approxhil_board.backend import Backend
+from approxhil_board.errors import BitstreamError, HilError, ToolMissingError
+from approxhil_board.hashing import file_sha256
+from approxhil_board.hwh import HwhInfo, read_hwh
 
 DEFAULT_BOARD = "pynq-z2"
-#: Configs of the default bitstream (hw/Makefile CONFIGS, the RTL default): exact, then the paper's eight.
-BOARD_CONFIGS = ("0000", "1100", "2200", "3300", "1110", "3330", "2220", "3333", "2222")
-BOARD_LANES = 4
 #: Largest contiguous buffer the driver allocates (PYNQ-Z2 images reserve 128 MB of CMA).
 MAX_BUFFER_BYTES = 1 << 24
 #: Extra bytes of the receive buffer, so an over-long answer is seen as such instead of overrunning.
 RECV_SLACK = 4096
-#: Time-out: a fixed part plus the transfer at a pessimistic 50 MB/s.
+#: Time-out: a fixed part plus the transfer at a pessimistic 50 MB/s, extended while the core makes
+#: progress (see ``_Watchdog``).
 TIMEOUT_BASE_S = 2.0
 TIMEOUT_BYTES_PER_S = 50e6
 #: DMA register offsets (PG021): control and status of each channel.
@@ -41,11 +39,12 @@ _DMACR_RESET = 1 << 2
 
 def _import_pynq() -> Any:
     try:
-        import pynq  # noqa: PLC0415 - optional dependency, board only
+        import pynq
     except ImportError as exc:
         raise ToolMissingError(
-            f"PynqBackend needs the pynq package on a PYNQ board, and pynq is not importable here ({exc})",
-            fix="run on the board after `pip install approxhil[pynq]`, or use --backend sim",
+            f"PynqBackend needs the pynq package of a PYNQ board image, and pynq is not importable here ({exc})",
+            fix="on a PC use --backend remote with a board set up by `approxhil hil deploy`, or --backend sim; "
+            "on the board run the agent with the image's pynq-venv Python",
         ) from None
     return pynq
 
@@ -54,7 +53,9 @@ def _require_board(pynq: Any) -> None:
     try:
         devices = list(pynq.Device.devices)
     except Exception as exc:  # pynq raises RuntimeError('No Devices Found') and others off-board
-        raise ToolMissingError(f"no PYNQ board found ({type(exc).__name__}: {exc})", fix="run on a PYNQ board, or use --backend sim") from None
+        raise ToolMissingError(
+            f"no PYNQ board found ({type(exc).__name__}: {exc})", fix="run on a PYNQ board, or use --backend sim"
+        ) from None
     if not devices:
         raise ToolMissingError("no PYNQ board found (pynq sees no FPGA device)", fix="run on a PYNQ board, or use --backend sim")
 
@@ -68,9 +69,9 @@ def _core_driver(pynq: Any) -> type:
     """The ``DefaultIP`` driver class of the core, registered with PYNQ for :data:`CORE_VLNV`."""
 
     class ApproxHilCore(pynq.DefaultIP):
-        """Register access of the approxhil core (offsets and bits in :mod:`approxhil.hil.regs`)."""
+        """Register access of the approxhil core (offsets and bits in :mod:`approxhil_board.regs`)."""
 
-        bindto = [CORE_VLNV]
+        bindto: ClassVar[list[str]] = [CORE_VLNV]
 
         def __init__(self, description: dict) -> None:
             super().__init__(description=description)
@@ -90,25 +91,29 @@ def _core_driver(pynq: Any) -> type:
     return ApproxHilCore
 
 
-def locate_bitstream(bitstream: str | os.PathLike | None, board: str = DEFAULT_BOARD) -> tuple[Path, Path]:
-    """The ``.bit`` and its ``.hwh``: the given path, or ``hw/build/<board>/approxhil_<board>.bit``."""
-    bit = Path(bitstream) if bitstream else hw_dir() / "build" / board / f"approxhil_{board}.bit"
+def locate_bitstream(bitstream: str | os.PathLike, board: str = DEFAULT_BOARD) -> tuple[Path, Path]:
+    """The ``.bit`` and the ``.hwh`` beside it, both checked to exist."""
+    bit = Path(bitstream)
     if bit.suffix != ".bit":
         raise BitstreamError(f"{bit} is not a .bit file", fix="pass the bitstream (.bit) with its .hwh beside it")
     if not bit.is_file():
-        raise BitstreamError(f"bitstream {bit} does not exist", fix=f"build it with `make bitstream BOARD={board}` (needs Vivado) and copy it to the board")
+        raise BitstreamError(
+            f"bitstream {bit} does not exist", fix=f"build it with `make bitstream BOARD={board}` (needs Vivado) and copy it to the board"
+        )
     hwh = bit.with_suffix(".hwh")
     if not hwh.is_file():
-        raise BitstreamError(f"{bit.name} has no hardware handoff {hwh.name} beside it", fix="copy the .hwh written by `make bitstream` next to the .bit")
+        raise BitstreamError(
+            f"{bit.name} has no hardware handoff {hwh.name} beside it", fix="copy the .hwh written by `make bitstream` next to the .bit"
+        )
     return bit, hwh
 
 
 class PynqBackend(Backend):
-    """The accelerator on a PYNQ board, behind the same interface as :class:`~approxhil.hil.sim.SimBackend`."""
+    """The accelerator on a PYNQ board, behind the same interface as the simulated and remote backends."""
 
     kind = "pynq"
 
-    def __init__(self, bitstream: str | os.PathLike | None = None, board: str = DEFAULT_BOARD, download: bool = True) -> None:
+    def __init__(self, bitstream: str | os.PathLike, board: str = DEFAULT_BOARD, download: bool = True) -> None:
         super().__init__()
         pynq = _import_pynq()
         _require_board(pynq)
@@ -120,7 +125,9 @@ class PynqBackend(Backend):
         try:
             self.overlay = pynq.Overlay(str(self.bitstream), download=download)
         except Exception as exc:
-            raise HilError(f"pynq could not load {self.bitstream.name}: {type(exc).__name__}: {exc}", fix="check the bitstream matches this board") from None
+            raise HilError(
+                f"pynq could not load {self.bitstream.name}: {type(exc).__name__}: {exc}", fix="check the bitstream matches this board"
+            ) from None
         self.core = _ip(self.overlay, self.hwh.core)
         if not isinstance(self.core, driver):
             raise BitstreamError(
@@ -131,7 +138,16 @@ class PynqBackend(Backend):
         self.max_transfer_bytes = min(self.hwh.max_transfer_bytes, MAX_BUFFER_BYTES)
         self._allocate = pynq.allocate
         self._buffers: dict[str, Any] = {}
+        device = pynq.Device.active_device
+        #: The pynq device's name; an emulated Zynq (the digital twin) says so.
+        self.device_name = str(getattr(device, "name", type(device).__name__))
+        self.source = "twin" if getattr(device, "emulated", False) else "board"
         self.identify()  # magic, version, lanes, configs: a wrong bitstream fails here
+        if self.hwh.lanes is not None and self.hwh.lanes != self.info.lanes:
+            raise BitstreamError(
+                f"{self.hwh_path.name} describes a core of {self.hwh.lanes} lanes, the loaded core reports {self.info.lanes}",
+                fix="copy the .hwh written with this .bit by `make bitstream` (re-run `approxhil hil deploy`)",
+            )
 
     # --------------------------------------------------------------- buffers
     def _buffer(self, which: str, nbytes: int) -> Any:
@@ -162,23 +178,23 @@ class PynqBackend(Backend):
             recv, send = self.dma.recvchannel, self.dma.sendchannel
             recv.transfer(outbuf, nbytes=min(outbuf.size, self.max_transfer_bytes))
             send.transfer(inbuf, nbytes=job.payload.size)
-            deadline = time.monotonic() + TIMEOUT_BASE_S + (job.payload.size + job.out_bytes) / TIMEOUT_BYTES_PER_S
+            watchdog = _Watchdog(self.core, TIMEOUT_BASE_S + (job.payload.size + job.out_bytes) / TIMEOUT_BYTES_PER_S)
             try:
-                send_done = _wait_idle(send, deadline)
-                recv_done = _wait_idle(recv, deadline)
+                send_done = _wait_idle(send, watchdog)
+                recv_done = _wait_idle(recv, watchdog)
             except HilError:
-                self._recover()
+                self.recover()
                 raise
             if recv_done:
                 recv.wait()  # invalidates the cache lines and reads the received length
                 output = np.array(outbuf[: recv.transferred], dtype=np.uint8)
         reads = self.core.read_registers(job.reads)
         if not (send_done and recv_done):
-            self._recover()
+            self.recover()
         return protocol.JobResult(output=output, reads=reads, send_done=send_done, recv_done=recv_done)
 
-    def _recover(self) -> None:
-        """After a time-out: drop the core's job, reset the DMA and restart both channels."""
+    def recover(self) -> None:
+        """After a time-out or a failed call: drop the core's job, reset the DMA and restart both channels."""
         self.core.cancel()
         self.dma.mmio.write(_MM2S_DMACR, _DMACR_RESET)
         self.dma.mmio.write(_S2MM_DMACR, _DMACR_RESET)
@@ -198,6 +214,7 @@ class PynqBackend(Backend):
             "lanes": self.info.lanes,
             "core_configs": list(self.info.configs),
             "fclk_mhz": self.hwh.fclk_mhz,
+            "device": self.device_name,
         }
 
     @property
@@ -213,12 +230,37 @@ def _ip(overlay: Any, path: str) -> Any:
     return node
 
 
-def _wait_idle(channel: Any, deadline: float) -> bool:
-    """Poll a DMA channel until idle; ``False`` at the deadline. Raises on a DMA error state."""
+class _Watchdog:
+    """The time-out of one job's transfers: it expires once the core has made no progress for a while.
+
+    Past the nominal time (``seconds``), the core's beat counters decide: if they moved since the
+    last look, the transfer is slow, not stuck, and gets another :data:`TIMEOUT_BASE_S`. A stalled
+    or unstarted core times out after the nominal time; a long one on a loaded board (or in the
+    digital twin, whose fabric is a simulation) does not.
+    """
+
+    def __init__(self, core: Any, seconds: float) -> None:
+        self.core = core
+        self.deadline = time.monotonic() + seconds
+        self.seen = {regs.IN_BEATS: 0, regs.OUT_BEATS: 0}  # CLEAR zeroed them before the job started
+
+    def expired(self) -> bool:
+        if time.monotonic() <= self.deadline:
+            return False
+        counters = self.core.read_registers((regs.IN_BEATS, regs.OUT_BEATS))
+        if counters == self.seen:
+            return True
+        self.seen = counters
+        self.deadline = time.monotonic() + TIMEOUT_BASE_S
+        return False
+
+
+def _wait_idle(channel: Any, watchdog: _Watchdog) -> bool:
+    """Poll a DMA channel until idle; ``False`` when the watchdog expires. Raises on a DMA error state."""
     while not channel.idle:
         if channel.error:
             raise HilError("the AXI DMA reports an error (internal, slave or decode error)", fix="reload the overlay")
-        if time.monotonic() > deadline:
+        if watchdog.expired():
             return False
     return True
 
