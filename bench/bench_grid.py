@@ -23,8 +23,15 @@ TARGET = 0.10
 
 def _grid(quick: bool) -> Grid:
     seeds = (0, 1) if quick else (0, 1, 2, 3)
-    return Grid(networks=("digits_cnn",), multipliers=("2222", "1100"), modes=("errormodel", "behavioral"), seeds=seeds, epochs=1,
-                fit_samples=200, train_subset=256)
+    return Grid(
+        networks=("digits_cnn",),
+        multipliers=("2222", "1100"),
+        modes=("errormodel", "behavioral"),
+        seeds=seeds,
+        epochs=1,
+        fit_samples=200,
+        train_subset=256,
+    )
 
 
 def _timed(executor: str, grid: Grid, template: Path, work: Path, jobs: int = JOBS, threads: int = 1) -> float:
@@ -58,8 +65,13 @@ def run(quick: bool = False) -> list[dict]:
     return [
         {"benchmark": "grid executor", "metric": f"{name}: local runner wall (s)", "value": local},
         {"benchmark": "grid executor", "metric": f"{name}: dask local cluster wall (s)", "value": dask},
-        {"benchmark": "grid executor", "metric": "dask overhead vs local runner", "value": overhead, "target": f"≤ {TARGET:.2f}",
-         "ok": overhead <= TARGET},
+        {
+            "benchmark": "grid executor",
+            "metric": "dask overhead vs local runner",
+            "value": overhead,
+            "target": f"≤ {TARGET:.2f}",
+            "ok": overhead <= TARGET,
+        },
         {"benchmark": "grid executor", "metric": f"{cells} tiny cells: dask, 1 worker (s)", "value": one},
         {"benchmark": "grid executor", "metric": f"speed-up of {JOBS} workers over 1 (1 thread each)", "value": one / dask},
     ]

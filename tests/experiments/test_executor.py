@@ -14,7 +14,6 @@ from pathlib import Path
 import distributed  # the dask extra, which `make install` installs: these tests must not skip silently
 import pytest
 import torch
-
 from approxhil.errors import ApproxHilError
 from approxhil.experiments import Grid, run_grid
 from approxhil.experiments import executor as ex
@@ -77,12 +76,17 @@ def test_a_killed_workers_cell_is_retried_from_its_checkpoint(trained: Path, tmp
     cell = next(grid.cells())
     root = _root(trained, tmp_path / "killed")
     checkpoint = cell.folder(root) / "checkpoint.pt"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=40) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0", silence_logs=40) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         (pid,) = client.run(os.getpid).values()
         outcome: dict = {}
-        runner = threading.Thread(target=lambda: outcome.update(
-            results=run_grid(grid, root, progress=False, executor="dask", address=cluster.scheduler_address, threads=1)))
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                results=run_grid(grid, root, progress=False, executor="dask", address=cluster.scheduler_address, threads=1)
+            )
+        )
         runner.start()
         deadline = time.monotonic() + 120
         while not checkpoint.is_file() and time.monotonic() < deadline:
@@ -117,8 +121,12 @@ def test_two_executors_share_one_results_folder(trained: Path, tmp_path: Path) -
 
 def test_bad_executor_settings_are_refused_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     grid = Grid(multipliers=("2222",), modes=("behavioral",), **TINY)
-    for kwargs, message in (({"executor": "ray"}, "unknown executor"), ({"executor": "dask", "address": "localhost:8786"}, "tcp://HOST:PORT"),
-                            ({"address": "tcp://127.0.0.1:8786"}, "for the dask executor"), ({"threads": 0}, "threads")):
+    for kwargs, message in (
+        ({"executor": "ray"}, "unknown executor"),
+        ({"executor": "dask", "address": "localhost:8786"}, "tcp://HOST:PORT"),
+        ({"address": "tcp://127.0.0.1:8786"}, "for the dask executor"),
+        ({"threads": 0}, "threads"),
+    ):
         with pytest.raises(ApproxHilError, match=message):
             run_grid(grid, tmp_path / "res", progress=False, **kwargs)
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the package were not installed
@@ -132,10 +140,13 @@ def test_unreachable_scheduler_and_multithreaded_workers_are_named(tmp_path: Pat
     cells = list(Grid(multipliers=("2222",), modes=("behavioral",), **TINY).cells())
     with pytest.raises(ex.ExecutorError, match="cannot reach the Dask scheduler"):
         ex.run_cells(cells, tmp_path, None, "cpu", executor="dask", address="tcp://127.0.0.1:9", progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  dashboard_address=":0", silence_logs=40) as cluster:
-        with pytest.raises(ex.ExecutorError, match="--nthreads 1"):
-            ex.run_cells(cells, tmp_path, None, "cpu", executor="dask", address=cluster.scheduler_address, progress=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=":0", silence_logs=40
+        ) as cluster,
+        pytest.raises(ex.ExecutorError, match="--nthreads 1"),
+    ):
+        ex.run_cells(cells, tmp_path, None, "cpu", executor="dask", address=cluster.scheduler_address, progress=False)
     assert not list(tmp_path.iterdir())
     task = ex.CellTask(tmp_path, None, "cpu", 1, None)
     with ex._ONE_CELL_PER_PROCESS, pytest.raises(ex.ExecutorError, match="two cells ran at once"):

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 from approxhil.experiments import Cell, build_report
+from approxhil.experiments.spread import Stat, aggregate, at_least, by_setting, difference, within_spread
 from approxhil.machine import machine_info
 from approxhil.multipliers.golden import resolve_table
-from approxhil.experiments.spread import Stat, aggregate, at_least, by_setting, difference, within_spread
 
 
 def test_stat_and_within_spread() -> None:
@@ -31,7 +31,9 @@ def test_stat_and_within_spread() -> None:
 def _record(template: dict, multiplier: str, mode: str, seed: int, exact: float, test: float) -> dict:
     cell = Cell(network="digits_cnn", multiplier=multiplier, mode=mode, seed=seed, epochs=1, fit_samples=100, train_subset=128)
     r = copy.deepcopy(template)
-    r.update(cell=cell.to_dict(), key=cell.key, after={"test": test, "test_exact": exact}, after_bn={"test": test + 1, "test_exact": exact + 1})
+    r.update(
+        cell=cell.to_dict(), key=cell.key, after={"test": test, "test_exact": exact}, after_bn={"test": test + 1, "test_exact": exact + 1}
+    )
     return r
 
 
@@ -50,9 +52,16 @@ def test_aggregate_keeps_one_seed_and_averages_several() -> None:
 def _template(multiplier: str) -> dict:
     """The parts of a result record the report reads besides the cell and its accuracies."""
     table = resolve_table(multiplier)
-    return {"table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()}, "before": {"test": 50.0, "test_exact": 52.0},
-            "history": [{"epoch": 1, "loss": 1.0, "seconds": 2.0, "samples": 128}], "fit_seconds": None, "machine": machine_info(),
-            "config": {"device": "cpu"}, "parallel_jobs": 1, "error_model": None}
+    return {
+        "table": {"name": table.name, "sha256": table.sha256, "metrics": table.metrics()},
+        "before": {"test": 50.0, "test_exact": 52.0},
+        "history": [{"epoch": 1, "loss": 1.0, "seconds": 2.0, "samples": 128}],
+        "fit_seconds": None,
+        "machine": machine_info(),
+        "config": {"device": "cpu"},
+        "parallel_jobs": 1,
+        "error_model": None,
+    }
 
 
 def test_report_shows_seeds_and_the_retrained_8bit_line(tmp_path: Path) -> None:

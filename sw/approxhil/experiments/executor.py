@@ -17,10 +17,11 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -66,9 +67,10 @@ class CellTask:
         from approxhil.experiments.runner import run_cell
 
         if not _ONE_CELL_PER_PROCESS.acquire(blocking=False):
-            raise ExecutorError("two cells ran at once in one worker process (results would depend on their timing)",
-                                fix="start Dask workers with one thread each: `dask worker ADDRESS --nthreads 1` "
-                                    "(dask-jobqueue: processes equal to cores)")
+            raise ExecutorError(
+                "two cells ran at once in one worker process (results would depend on their timing)",
+                fix="start Dask workers with one thread each: `dask worker ADDRESS --nthreads 1` (dask-jobqueue: processes equal to cores)",
+            )
         try:
             if self.threads is not None:
                 torch.set_num_threads(self.threads)
@@ -89,8 +91,10 @@ def check_executor(executor: str, address: str | None, jobs: int, threads: int |
         if executor != "dask":
             raise ConfigError(f"--address is for the dask executor, not {executor}", fix="add --executor dask, or omit --address")
         if not ADDRESS.match(address):
-            raise ConfigError(f"scheduler address {address!r} is not of the form tcp://HOST:PORT",
-                              fix="pass the address the Dask scheduler prints, e.g. tcp://10.0.0.5:8786")
+            raise ConfigError(
+                f"scheduler address {address!r} is not of the form tcp://HOST:PORT",
+                fix="pass the address the Dask scheduler prints, e.g. tcp://10.0.0.5:8786",
+            )
     if executor == "dask":
         _distributed()
 
@@ -100,13 +104,22 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise ToolMissingError("the dask executor needs the Dask distributed package, which is not installed",
-                               fix=INSTALL_DASK) from None
+        raise ToolMissingError("the dask executor needs the Dask distributed package, which is not installed", fix=INSTALL_DASK) from None
     return distributed
 
 
-def run_cells(cells: Sequence[Cell], root: Path, data: str | Path | None, device: str, *, executor: str = "local", jobs: int = 1,
-              address: str | None = None, threads: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
+def run_cells(
+    cells: Sequence[Cell],
+    root: Path,
+    data: str | Path | None,
+    device: str,
+    *,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Run ``cells`` on ``executor`` and return their results in the order of ``cells``.
 
     A failing cell does not stop the others; the first failure is raised once all have ended.
@@ -141,20 +154,25 @@ def _run_pool(cells: Sequence[Cell], task: CellTask, jobs: int, progress: bool) 
     return [f.exception() or f.result() for f in futures]
 
 
-def _run_dask(cells: Sequence[Cell], root: Path, data: Path | None, device: str, jobs: int, address: str | None, threads: int | None,
-              progress: bool) -> list[Any]:
+def _run_dask(
+    cells: Sequence[Cell], root: Path, data: Path | None, device: str, jobs: int, address: str | None, threads: int | None, progress: bool
+) -> list[Any]:
     distributed = _distributed()
     with _client(distributed, address, jobs) as client:
         workers = client.scheduler_info()["workers"]
         crowded = sorted(w.get("name", a) for a, w in workers.items() if w.get("nthreads", 1) > 1)
         if crowded:
-            raise ExecutorError(f"Dask workers {', '.join(map(str, crowded))} run several tasks at once",
-                                fix="start them with one thread each: `dask worker ADDRESS --nthreads 1` (dask-jobqueue: processes equal to cores)")
+            raise ExecutorError(
+                f"Dask workers {', '.join(map(str, crowded))} run several tasks at once",
+                fix="start them with one thread each: `dask worker ADDRESS --nthreads 1` (dask-jobqueue: processes equal to cores)",
+            )
         task = CellTask(root, data, device, jobs if address is None else max(1, len(workers)), threads)
         token = hashlib.sha256(repr((str(root), str(data), device, threads)).encode()).hexdigest()[:12]
         # One key per cell and run settings: two drivers on one scheduler share the task instead of racing.
         futures = [client.submit(task, cell, key=f"approxhil-cell-{cell.key}-{token}") for cell in cells]
-        for _ in tqdm(distributed.as_completed(futures), total=len(futures), desc=f"grid (dask, {len(workers)} workers)", disable=not progress):
+        for _ in tqdm(
+            distributed.as_completed(futures), total=len(futures), desc=f"grid (dask, {len(workers)} workers)", disable=not progress
+        ):
             pass
         return [_outcome(distributed, future, cell) for future, cell in zip(futures, cells)]
 
@@ -165,8 +183,10 @@ def _outcome(distributed, future, cell: Cell) -> Any:
     if error is None:
         return future.result()
     if isinstance(error, distributed.KilledWorker):
-        return ExecutorError(f"cell {cell.key} ended the worker process running it on every attempt ({error})",
-                             fix="check the worker logs (out of memory?); its last epoch checkpoint is kept and a rerun resumes it")
+        return ExecutorError(
+            f"cell {cell.key} ended the worker process running it on every attempt ({error})",
+            fix="check the worker logs (out of memory?); its last epoch checkpoint is kept and a rerun resumes it",
+        )
     return error
 
 
@@ -174,14 +194,20 @@ def _outcome(distributed, future, cell: Cell) -> Any:
 def _client(distributed, address: str | None, jobs: int) -> Iterator[Any]:
     """A Dask client: on a new local cluster of ``jobs`` one-thread workers, or on the scheduler at ``address``."""
     if address is None:
-        with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                      silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             yield client
         return
     try:
         client = distributed.Client(address, timeout=CONNECT_SECONDS)
     except OSError as exc:
-        raise ExecutorError(f"cannot reach the Dask scheduler at {address} ({str(exc).splitlines()[0][:160]})",
-                            fix="start one (`dask scheduler`, or a dask-jobqueue cluster) and pass the address it prints") from None
+        raise ExecutorError(
+            f"cannot reach the Dask scheduler at {address} ({str(exc).splitlines()[0][:160]})",
+            fix="start one (`dask scheduler`, or a dask-jobqueue cluster) and pass the address it prints",
+        ) from None
     with client:
         yield client

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from approxhil_board.hashing import file_sha256
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import sample_neurons
-from approxhil.experiments.grid import RESULT, Cell, Grid
+from approxhil.experiments.executor import check_executor, run_cells
+from approxhil.experiments.grid import RESULT, Cell, Grid, StaleResultError, check_inputs, read_result
+from approxhil.experiments.lock import LOCK, exclusive, remove_partial_files
 from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import model_info
@@ -23,26 +25,22 @@ from approxhil.multipliers.golden import resolve_table
 from approxhil.nn import approx_layers, set_multiplier
 from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
-from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
-from approxhil.experiments.executor import check_executor, run_cells
-from approxhil.experiments.lock import LOCK, exclusive, remove_partial_files
-from approxhil_board.hashing import file_sha256
 from approxhil.workflow import (
     FLOAT_EPOCHS,
     Prepared,
-    input_fingerprints,
-    weights_file,
     accuracies,
     approximate_network,
     base_network,
     calibration_batches,
     fit_batches,
+    input_fingerprints,
     load_retrained,
     load_splits,
     prepare,
     recover,
     save_network,
     test_sets,
+    weights_file,
 )
 
 NEURONS = "neurons.npz"
@@ -59,10 +57,8 @@ def _save_neuron_samples(model, batches, path: Path, progress: bool = False) -> 
         y, e = sample_neurons(model, batches, NEURON_SAMPLES, name, progress=progress)
         arrays[f"{tag}_y"], arrays[f"{tag}_e"] = y, e
         arrays[f"{tag}_name"] = np.array(name)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
@@ -70,7 +66,12 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 def base_record(
-    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = FLOAT_EPOCHS, device: str = "cpu"
+    network: str,
+    root: str | Path,
+    data: str | Path | None = None,
+    progress: bool = True,
+    float_epochs: int = FLOAT_EPOCHS,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
@@ -91,8 +92,10 @@ def _checked_base(path: Path, network: str, root: Path, splits: Splits) -> dict[
     current = {"weights": file_sha256(weights) if weights.is_file() else None, "data": splits.fingerprint}
     recorded = record.get("inputs", current)  # records from before inputs were kept: the default weights, the shared data
     if recorded != current:
-        raise StaleResultError(f"{path} was computed from other weights or data than this run's",
-                               fix=f"use another --results folder, or delete {path} to recompute it")
+        raise StaleResultError(
+            f"{path} was computed from other weights or data than this run's",
+            fix=f"use another --results folder, or delete {path} to recompute it",
+        )
     return record
 
 
@@ -150,7 +153,7 @@ def run_cell(
     device: str = "cpu",
     progress: bool = True,
     weights: str | Path | None = None,
-    error_model: "ErrorModel | None" = None,
+    error_model: ErrorModel | None = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Run one cell (skipped when its result exists): approximate, accuracy before, recover, accuracy after.
@@ -162,8 +165,9 @@ def run_cell(
     folder = cell.folder(root)
     if cell.done(root):
         return _finished(cell, root, data, weights, error_model)
-    prepared = prepare(cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device,
-                       progress=progress)  # before, fit, retraining and after all run on device; inputs checked before any write
+    prepared = prepare(
+        cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device, progress=progress
+    )  # before, fit, retraining and after all run on device; inputs checked before any write
     with exclusive(folder / LOCK):  # one writer per cell, whichever executor or run asks for it
         if cell.done(root):  # finished by another run while this one waited for the lock
             return _finished(cell, root, data, weights, error_model)
@@ -171,7 +175,9 @@ def run_cell(
         return _compute(cell, root, prepared, device, progress, error_model, jobs)
 
 
-def _finished(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None, error_model: ErrorModel | None) -> dict[str, Any]:
+def _finished(
+    cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None, error_model: ErrorModel | None
+) -> dict[str, Any]:
     """A finished cell's result, after checking it was computed from this run's inputs."""
     folder = cell.folder(root)
     result = read_result(folder / RESULT)
@@ -179,15 +185,21 @@ def _finished(cell: Cell, root: Path, data: str | Path | None, weights: str | Pa
     return result
 
 
-def _compute(cell: Cell, root: Path, prepared: Prepared, device: str, progress: bool, error_model: ErrorModel | None,
-             jobs: int) -> dict[str, Any]:
+def _compute(
+    cell: Cell, root: Path, prepared: Prepared, device: str, progress: bool, error_model: ErrorModel | None, jobs: int
+) -> dict[str, Any]:
     """The cell's work, resumed from its last epoch checkpoint if an earlier attempt was interrupted."""
     folder = cell.folder(root)
     approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
     inputs = prepared.inputs(error_model)
-    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
-                     inputs["data"], progress)
+    before = _before(
+        approx,
+        tests,
+        root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
+        inputs["data"],
+        progress,
+    )
     eval_seconds = time.perf_counter() - start
     fitting = prepared.fit_batches()
     if cell.mode == "errormodel":
@@ -222,14 +234,19 @@ def _compute(cell: Cell, root: Path, prepared: Prepared, device: str, progress: 
     return read_result(folder / RESULT)  # as stored: the same record a later run reads back
 
 
-def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None,
-                    error_model: ErrorModel | None) -> dict[str, str | None]:
+def _current_inputs(
+    cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None, error_model: ErrorModel | None
+) -> dict[str, str | None]:
     """What the cell would be computed from now (without computing it)."""
     splits = load_splits(model_info(cell.network).dataset, data)
     path = weights_file(cell.network, weights, root)
     if not path.is_file():  # the float network trained under root is gone
-        return {"table": resolve_table(cell.multiplier).sha256, "weights": None, "data": splits.fingerprint,
-                "error_model": error_model.sha256() if error_model is not None else None}
+        return {
+            "table": resolve_table(cell.multiplier).sha256,
+            "weights": None,
+            "data": splits.fingerprint,
+            "error_model": error_model.sha256() if error_model is not None else None,
+        }
     current = input_fingerprints(resolve_table(cell.multiplier), path, splits, error_model)
     default = weights_file(cell.network, None, root) if weights is not None else path
     current["default_weights"] = file_sha256(default) if default.is_file() else None
@@ -237,8 +254,15 @@ def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: st
 
 
 def run_grid(
-    grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True, jobs: int = 1,
-    executor: str = "local", address: str | None = None, threads: int | None = None,
+    grid: Grid,
+    root: str | Path,
+    data: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    jobs: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing cell of ``grid`` (finished cells are read back, not rerun).
 
@@ -253,8 +277,9 @@ def run_grid(
     root = Path(root)
     for network in grid.networks:
         base_record(network, root, data, progress, device=device)
-    results = run_cells(list(grid.cells()), root, data, device, executor=executor, jobs=jobs, address=address, threads=threads,
-                        progress=progress)
+    results = run_cells(
+        list(grid.cells()), root, data, device, executor=executor, jobs=jobs, address=address, threads=threads, progress=progress
+    )
     for network in grid.networks:
         for trained_for in grid.cross:
             for evaluated_on in grid.cross:
@@ -282,8 +307,9 @@ def cross_evaluate(
     if path.is_file():
         record = read_result(path)
         if record.get("evaluated_sha256", table.sha256) != table.sha256:
-            raise StaleResultError(f"{path} was evaluated on another table than {evaluated_on} is now",
-                                   fix=f"delete {path} to evaluate again")
+            raise StaleResultError(
+                f"{path} was evaluated on another table than {evaluated_on} is now", fix=f"delete {path} to evaluate again"
+            )
         return record
     splits = load_splits(model_info(network).dataset, data)
     approx = _load_retrained(source, root).to(device)

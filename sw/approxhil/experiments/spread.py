@@ -14,8 +14,9 @@ import math
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 #: Appended to a difference that is within the spread.
 WITHIN = "≈"
@@ -31,12 +32,12 @@ class Stat:
     n: int
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Stat":
+    def of(cls, values: Iterable[float]) -> Stat:
         values = list(values)
         return cls(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
 
     @classmethod
-    def exact(cls, value: float) -> "Stat":
+    def exact(cls, value: float) -> Stat:
         """A value without spread (not retrained, so no seed changes it)."""
         return cls(value, 0.0, 1)
 
