@@ -47,20 +47,12 @@ def _same(a: dict, b: dict) -> None:
     assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]], a["key"]
 
 
-def _in_process(threads: int, fn, *args, **kwargs):
-    """``fn`` run here with PyTorch limited to ``threads`` (as the executor's workers are), then the setting restored."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        torch.set_num_threads(saved)
-
-
 @pytest.mark.slow
 def test_dask_gives_the_local_runners_result_files(trained: Path, tmp_path: Path) -> None:
     grid = Grid(multipliers=("2222",), modes=("errormodel", "behavioral"), **TINY)
-    local = _in_process(1, run_grid, grid, _root(trained, tmp_path / "local"), progress=False)
+    before = torch.get_num_threads()
+    local = run_grid(grid, _root(trained, tmp_path / "local"), progress=False, threads=1)  # in this process, one thread
+    assert torch.get_num_threads() == before  # the caller's setting is restored
     dask = run_grid(grid, _root(trained, tmp_path / "dask"), progress=False, executor="dask", jobs=2, threads=1)
     assert _files(tmp_path / "local") == _files(tmp_path / "dask")
     assert len(list((tmp_path / "dask").glob("**/result.json"))) == 2
@@ -99,7 +91,7 @@ def test_a_killed_workers_cell_is_retried_from_its_checkpoint(trained: Path, tmp
         assert pid not in client.run(os.getpid).values()  # the cell ended on a new worker process
     (resumed,) = outcome["results"]
     assert resumed["history"][: state["epoch"]] == state["history"]  # the killed attempt's epochs, timings included: resumed
-    whole = _in_process(1, run_grid, grid, _root(trained, tmp_path / "whole"), progress=False)
+    whole = run_grid(grid, _root(trained, tmp_path / "whole"), progress=False, threads=1)
     _same(resumed, whole[0])
     assert not list(cell.folder(root).glob(".*.tmp*"))  # partial files of the killed writer are gone
 

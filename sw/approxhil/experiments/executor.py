@@ -128,9 +128,7 @@ def run_cells(
     root = Path(root).resolve()  # workers may start in another folder
     data = None if data is None else Path(data).resolve()
     if executor == "local" and jobs == 1:
-        from approxhil.experiments.runner import run_cell
-
-        return [run_cell(cell, root, data, device, progress) for cell in tqdm(cells, desc="grid", disable=not progress)]
+        return _run_here(cells, root, data, device, threads, progress)
     if threads is None and address is None:
         threads = max(1, (os.cpu_count() or 1) // jobs)
     if executor == "local":
@@ -141,6 +139,22 @@ def run_cells(
         if isinstance(outcome, BaseException):
             raise outcome
     return outcomes
+
+
+def _run_here(
+    cells: Sequence[Cell], root: Path, data: Path | None, device: str, threads: int | None, progress: bool
+) -> list[dict[str, Any]]:
+    """One cell after another in this process (PyTorch's thread count set for them and restored after)."""
+    import torch
+
+    from approxhil.experiments.runner import run_cell
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads or saved)
+    try:
+        return [run_cell(cell, root, data, device, progress) for cell in tqdm(cells, desc="grid", disable=not progress)]
+    finally:
+        torch.set_num_threads(saved)
 
 
 def _run_pool(cells: Sequence[Cell], task: CellTask, jobs: int, progress: bool) -> list[Any]:
