@@ -396,8 +396,14 @@ def _fit_label(cell: dict) -> str:
 
 
 def _machine_line(rows: list[dict]) -> str:
-    machine = rows[0]["machine"]
-    text = f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores"
+    """The machines the cells ran on (with the number of cells on each where there were several)."""
+    machines = [m for r in rows for m in r.get("machines", [r["machine"]])]
+    cpus = Counter(f"{m.get('cpu')}, {m.get('cores')} cores" for m in machines)
+    if len(cpus) == 1:
+        text = f"Machine: {next(iter(cpus))}"
+    else:
+        text = "Machines: " + "; ".join(f"{cpu} ({n} cells)" for cpu, n in cpus.most_common())
+    machine = machines[0]
     devices = sorted({r.get("config", {}).get("device", "cpu") for r in rows})
     if any(d != "cpu" for d in devices):
         text += f", GPU {machine.get('gpu')}; training device {', '.join(devices)}"

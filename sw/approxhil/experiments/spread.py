@@ -111,6 +111,7 @@ def aggregate(group: list[dict[str, Any]]) -> dict[str, Any]:
     fits = [r["fit_seconds"] for r in group if r.get("fit_seconds")]
     record.update(
         seeds=[r["cell"]["seed"] for r in group],
+        machines=[r.get("machine") or {} for r in group],
         spread=spread,
         history=[h for r in group for h in r["history"]],
         fit_seconds=statistics.fmean(fits) if fits else None,
