@@ -269,7 +269,7 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
     lines = [
         f"## {net}: accuracy recovery (Fig. 6/7)",
         "",
-        "Seconds per epoch are medians over the run's epochs (every seed's). \"after + BN recal\": the retrained network after its "
+        "Seconds per epoch are medians over the run's epochs (of the setting's lowest seed: seeds may run on other machines or under other load). \"after + BN recal\": the retrained network after its "
         "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
         '(forward passes only; see `approxhil.train.batchnorm`). "Δ vs 8-bit": against the 8-bit network before '
         'retraining; "Δ vs 8-bit retrained": against the like-for-like 8-bit line, the exact-table network retrained '

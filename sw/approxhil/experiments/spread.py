@@ -98,22 +98,17 @@ def _accuracy_stats(group: list[dict[str, Any]], field: str) -> dict[str, Stat] 
 
 
 def aggregate(group: list[dict[str, Any]]) -> dict[str, Any]:
-    """One record for a setting: the first seed's record with accuracies replaced by their means over seeds.
+    """One record for a setting: the lowest seed's record with accuracies replaced by their means over seeds.
 
-    ``spread`` holds the :class:`Stat` of ``after`` and ``after_bn`` per test set, ``seeds`` the seeds,
-    ``history`` every seed's epochs (for median epoch times). A one-seed setting keeps its numbers exactly.
+    ``spread`` holds the :class:`Stat` of ``after`` and ``after_bn`` per test set, ``seeds`` the seeds and
+    ``machines`` where each ran. Timings (``history``, ``fit_seconds``) stay the lowest seed's: seeds may
+    run on other machines or under other load, where their times do not average. A one-seed setting keeps
+    its numbers exactly.
     """
     first = group[0]
     spread = {field: _accuracy_stats(group, field) for field in ("after", "after_bn")}
     record = dict(first)
     for field, stats in spread.items():
         record[field] = {name: s.mean for name, s in stats.items()} if stats else None
-    fits = [r["fit_seconds"] for r in group if r.get("fit_seconds")]
-    record.update(
-        seeds=[r["cell"]["seed"] for r in group],
-        machines=[r.get("machine") or {} for r in group],
-        spread=spread,
-        history=[h for r in group for h in r["history"]],
-        fit_seconds=statistics.fmean(fits) if fits else None,
-    )
+    record.update(seeds=[r["cell"]["seed"] for r in group], spread=spread, machines=[r.get("machine") or {} for r in group])
     return record
