@@ -343,7 +343,7 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
 
 
 def _neurons_section(root: Path, plots: Path) -> list[str]:
-    neuron_plots = _neuron_plots(root, plots)
+    neuron_plots = list(dict.fromkeys(_neuron_plots(root, plots)))  # one figure per network and multiplier, however many cells
     if not neuron_plots:
         return []
     return [
