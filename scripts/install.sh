@@ -5,7 +5,7 @@
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
-EXTRAS=${EXTRAS:-test}
+EXTRAS=${EXTRAS:-test,dask}  # dask: the executor tests of `make test` need it
 
 missing=()
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)

@@ -146,6 +146,11 @@ CASES: dict[str, Case] = {
     "no parallel jobs": lambda t: ["experiments", "--networks", "digits_cnn", "--multipliers", "2222", "--jobs", "0", "--results", "res"],
     "unknown grid mode": lambda t: ["experiments", "--modes", "errormodel,sgd", "--results", "res"],
     "non-integer seeds": lambda t: ["experiments", "--seeds", "a,b", "--results", "res"],
+    "unknown executor": lambda t: ["experiments", "--networks", "digits_cnn", "--executor", "ray", "--results", "res"],
+    "dask executor without its package": lambda t: ["experiments", "--networks", "digits_cnn", "--executor", "dask", "--results", "res"],
+    "malformed scheduler address": lambda t: ["experiments", "--executor", "dask", "--address", "localhost:8786", "--results", "res"],
+    "scheduler address without dask": lambda t: ["experiments", "--address", "tcp://127.0.0.1:8786", "--results", "res"],
+    "no threads per cell": lambda t: ["experiments", "--executor", "dask", "--threads", "0", "--results", "res"],
     "missing results folder": lambda t: ["report", "--results", "/nonexistent", "--out", "docs"],
     "empty results folder": lambda t: ["report", "--results", str(t), "--out", "docs"],
     # demo
@@ -161,6 +166,8 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 #: Run as a user does (a new interpreter); the rest call the same entry point in-process, which is faster.
 SUBPROCESS = ("no arguments", "misspelt command", "unknown option", "missing required option", "missing weights")
+#: Packages a case runs without, as if they were not installed.
+UNINSTALLED = {"dask executor without its package": ("distributed",)}
 
 
 def _run(
@@ -194,6 +201,8 @@ def test_bad_input_gets_one_line_and_exit_2(
     (work / "docs").mkdir(exist_ok=True)
     (work / "docs" / "results.md").write_text("a good report")
     before = _snapshot(work)
+    for module in UNINSTALLED.get(name, ()):
+        monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
     start = time.perf_counter()
     code, stdout, stderr = _run(args, work, tmp_path / "cache", name not in SUBPROCESS, monkeypatch, capsys)
     seconds = time.perf_counter() - start

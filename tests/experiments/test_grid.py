@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from approxhil.errors import ApproxHilError
 from approxhil.experiments import Cell, Grid, build_report, load_results, run_grid
 
@@ -14,11 +13,18 @@ from approxhil.experiments import Cell, Grid, build_report, load_results, run_gr
 def test_cell_keys_and_validation() -> None:
     cell = Cell(network="resnet8", multiplier="3330", mode="errormodel", seed=1, epochs=5, fit_samples=1000, train_subset=None)
     assert cell.key == "resnet8/3330/errormodel/ep5-p1000-nall-s1"
-    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
-    assert Cell(network="resnet8", multiplier="3330", mode="behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
+    )
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"
+    )  # no fit to refresh
     with pytest.raises(ApproxHilError, match="refit_every"):
         Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=-1)
-    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1, hybrid=0.1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1, hybrid=0.1).key
+        == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+    )
     with pytest.raises(ApproxHilError, match="hybrid"):
         Cell(network="resnet8", multiplier="3330", mode="errormodel", hybrid=-0.1)
     assert Cell(network="digits_cnn", multiplier="build/t/2222-rtl.npz", mode="behavioral").multiplier_label == "2222-rtl"
@@ -29,7 +35,7 @@ def test_cell_keys_and_validation() -> None:
     with pytest.raises(ApproxHilError, match="hybrid"):  # checked even where the mode ignores it
         Cell(network="resnet8", multiplier="3330", mode="behavioral", hybrid=-0.1)
     for bad in ({"epochs": -1}, {"fit_samples": 0}, {"train_subset": 0}):
-        with pytest.raises(ApproxHilError, match="epochs|fit samples|train subset"):
+        with pytest.raises(ApproxHilError, match=r"epochs|fit samples|train subset"):
             Cell(network="resnet8", multiplier="3330", mode="errormodel", **bad)
     with pytest.raises(TypeError):
         Cell("resnet8", "3330", "errormodel")  # type: ignore[misc]  # keyword-only: no five integers in a row
@@ -59,8 +65,15 @@ def test_report_refuses_an_empty_results_folder(tmp_path: Path) -> None:
 
 def test_grid_runs_resumes_and_reports(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    grid = Grid(networks=("digits_cnn",), multipliers=("2222", "1100"), modes=("errormodel", "behavioral"), epochs=1,
-                fit_samples=200, train_subset=256, cross=("2222", "1100"))
+    grid = Grid(
+        networks=("digits_cnn",),
+        multipliers=("2222", "1100"),
+        modes=("errormodel", "behavioral"),
+        epochs=1,
+        fit_samples=200,
+        train_subset=256,
+        cross=("2222", "1100"),
+    )
     results = run_grid(grid, root, progress=False)
     assert len(results) == 4 and all(r["history"] and r["after"]["test"] > 50 for r in results)
     files = sorted(root.glob("**/result.json"))
@@ -102,7 +115,6 @@ def test_parallel_jobs_fill_the_same_cells(tmp_path: Path) -> None:
 def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
     """A finished cell records what it was computed from; a rerun with anything changed is refused, never answered."""
     import torch
-
     from approxhil.experiments.grid import StaleResultError
     from approxhil.experiments.runner import run_cell
     from approxhil.workflow import float_network, prepare, save_network

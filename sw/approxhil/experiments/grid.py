@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from approxhil.errors import ApproxHilError
 from approxhil.multipliers.compose import PAPER_CONFIGS
@@ -50,8 +51,15 @@ class Cell:
         return self._config(self.refit_every if fitted else 0, self.hybrid if fitted else 0.0, device)
 
     def _config(self, refit_every: int, hybrid: float, device: str) -> RetrainConfig:
-        return RetrainConfig(mode=self.mode, epochs=self.epochs, seed=self.seed, fit_samples=self.fit_samples,
-                             refit_every=refit_every, hybrid=hybrid, device=device)
+        return RetrainConfig(
+            mode=self.mode,
+            epochs=self.epochs,
+            seed=self.seed,
+            fit_samples=self.fit_samples,
+            refit_every=refit_every,
+            hybrid=hybrid,
+            device=device,
+        )
 
     @property
     def key(self) -> str:
@@ -104,8 +112,17 @@ class Grid:
 
     def cell(self, network: str, multiplier: str, mode: str, seed: int) -> Cell:
         """The grid's cell for one combination (the grid's shared settings filled in)."""
-        return Cell(network=network, multiplier=multiplier, mode=mode, seed=seed, epochs=self.epochs, fit_samples=self.fit_samples,
-                    train_subset=self.train_subset, refit_every=self.refit_every, hybrid=self.hybrid)
+        return Cell(
+            network=network,
+            multiplier=multiplier,
+            mode=mode,
+            seed=seed,
+            epochs=self.epochs,
+            fit_samples=self.fit_samples,
+            train_subset=self.train_subset,
+            refit_every=self.refit_every,
+            hybrid=self.hybrid,
+        )
 
     def cells(self) -> Iterator[Cell]:
         for combination in itertools.product(self.networks, self.multipliers, self.modes, self.seeds):
@@ -137,13 +154,21 @@ def check_inputs(result: dict[str, Any], current: dict[str, str | None], folder:
     fix = f"use another --results folder for these inputs, or delete {folder} to recompute the cell"
     recorded = result.get("inputs")
     if recorded is None:
-        legacy_ok = (result.get("table", {}).get("sha256") == current["table"] and current.get("weights") == current.get("default_weights")
-                     and current.get("error_model") is None)
+        legacy_ok = (
+            result.get("table", {}).get("sha256") == current["table"]
+            and current.get("weights") == current.get("default_weights")
+            and current.get("error_model") is None
+        )
         if not legacy_ok:
-            raise StaleResultError(f"{folder} holds a result from before inputs were recorded, and this run's table, weights or "
-                                   "error model may differ from it", fix=fix)
+            raise StaleResultError(
+                f"{folder} holds a result from before inputs were recorded, and this run's table, weights or "
+                "error model may differ from it",
+                fix=fix,
+            )
         return
-    changed = [f"{k} {str(recorded.get(k))[:12]} → {str(current.get(k))[:12]}" for k in COMPARED_INPUTS if recorded.get(k) != current.get(k)]
+    changed = [
+        f"{k} {str(recorded.get(k))[:12]} → {str(current.get(k))[:12]}" for k in COMPARED_INPUTS if recorded.get(k) != current.get(k)
+    ]
     if changed:
         raise StaleResultError(f"{folder} holds a result computed from other inputs ({'; '.join(changed)})", fix=fix)
 

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 import numpy as np
-import torch
+from approxhil_board.hashing import file_sha256
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
-from approxhil.errors import ConfigError
 from approxhil.errormodel.fit import sample_neurons
-from approxhil.experiments.grid import RESULT, Cell, Grid
+from approxhil.experiments.executor import check_executor, run_cells
+from approxhil.experiments.grid import RESULT, Cell, Grid, StaleResultError, check_inputs, read_result
+from approxhil.experiments.lock import LOCK, exclusive, remove_partial_files
 from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import model_info
@@ -29,26 +25,26 @@ from approxhil.multipliers.golden import resolve_table
 from approxhil.nn import approx_layers, set_multiplier
 from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
-from approxhil.experiments.grid import StaleResultError, check_inputs, read_result
-from approxhil_board.hashing import file_sha256
 from approxhil.workflow import (
     FLOAT_EPOCHS,
-    input_fingerprints,
-    weights_file,
+    Prepared,
     accuracies,
     approximate_network,
     base_network,
     calibration_batches,
     fit_batches,
+    input_fingerprints,
     load_retrained,
     load_splits,
     prepare,
     recover,
     save_network,
     test_sets,
+    weights_file,
 )
 
 NEURONS = "neurons.npz"
+BASE_LOCK = "base.lock"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
 
@@ -61,10 +57,8 @@ def _save_neuron_samples(model, batches, path: Path, progress: bool = False) -> 
         y, e = sample_neurons(model, batches, NEURON_SAMPLES, name, progress=progress)
         arrays[f"{tag}_y"], arrays[f"{tag}_e"] = y, e
         arrays[f"{tag}_name"] = np.array(name)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
@@ -72,21 +66,40 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 def base_record(
-    network: str, root: str | Path, data: str | Path | None = None, progress: bool = True, float_epochs: int = FLOAT_EPOCHS, device: str = "cpu"
+    network: str,
+    root: str | Path,
+    data: str | Path | None = None,
+    progress: bool = True,
+    float_epochs: int = FLOAT_EPOCHS,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """FP and exact 8-bit accuracy and MACs of a network (paper Table 4), cached in ``<root>/<network>/base.json``."""
     root = Path(root)
     path = root / network / "base.json"
     splits = load_splits(model_info(network).dataset, data)
     if path.is_file():
-        record = read_result(path)
-        weights = weights_file(network, root=root)
-        current = {"weights": file_sha256(weights) if weights.is_file() else None, "data": splits.fingerprint}
-        recorded = record.get("inputs", current)  # records from before inputs were kept: the default weights, the shared data
-        if recorded != current:
-            raise StaleResultError(f"{path} was computed from other weights or data than this run's",
-                                   fix=f"use another --results folder, or delete {path} to recompute it")
-        return record
+        return _checked_base(path, network, root, splits)
+    with exclusive(root / network / BASE_LOCK):  # one run trains and evaluates the float network; the others wait
+        if path.is_file():
+            return _checked_base(path, network, root, splits)
+        return _compute_base(network, root, path, splits, progress, float_epochs, device)
+
+
+def _checked_base(path: Path, network: str, root: Path, splits: Splits) -> dict[str, Any]:
+    """A cached base record, refused when the weights or data changed since it was written."""
+    record = read_result(path)
+    weights = weights_file(network, root=root)
+    current = {"weights": file_sha256(weights) if weights.is_file() else None, "data": splits.fingerprint}
+    recorded = record.get("inputs", current)  # records from before inputs were kept: the default weights, the shared data
+    if recorded != current:
+        raise StaleResultError(
+            f"{path} was computed from other weights or data than this run's",
+            fix=f"use another --results folder, or delete {path} to recompute it",
+        )
+    return record
+
+
+def _compute_base(network: str, root: Path, path: Path, splits: Splits, progress: bool, float_epochs: int, device: str) -> dict[str, Any]:
     model = base_network(network, root, splits, float_epochs, progress, device)
     tests = test_sets(network, splits)
     model.eval()
@@ -140,7 +153,7 @@ def run_cell(
     device: str = "cpu",
     progress: bool = True,
     weights: str | Path | None = None,
-    error_model: "ErrorModel | None" = None,
+    error_model: ErrorModel | None = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Run one cell (skipped when its result exists): approximate, accuracy before, recover, accuracy after.
@@ -151,16 +164,42 @@ def run_cell(
     root = Path(root)
     folder = cell.folder(root)
     if cell.done(root):
-        result = read_result(folder / RESULT)
-        check_inputs(result, _current_inputs(cell, root, data, weights, error_model), folder)
-        return result
-    prepared = prepare(cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device,
-                       progress=progress)  # before, fit, retraining and after all run on device
+        return _finished(cell, root, data, weights, error_model)
+    prepared = prepare(
+        cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device, progress=progress
+    )  # before, fit, retraining and after all run on device; inputs checked before any write
+    with exclusive(folder / LOCK):  # one writer per cell, whichever executor or run asks for it
+        if cell.done(root):  # finished by another run while this one waited for the lock
+            return _finished(cell, root, data, weights, error_model)
+        remove_partial_files(folder)  # left by a writer killed mid-write; its last checkpoint is resumed
+        return _compute(cell, root, prepared, device, progress, error_model, jobs)
+
+
+def _finished(
+    cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None, error_model: ErrorModel | None
+) -> dict[str, Any]:
+    """A finished cell's result, after checking it was computed from this run's inputs."""
+    folder = cell.folder(root)
+    result = read_result(folder / RESULT)
+    check_inputs(result, _current_inputs(cell, root, data, weights, error_model), folder)
+    return result
+
+
+def _compute(
+    cell: Cell, root: Path, prepared: Prepared, device: str, progress: bool, error_model: ErrorModel | None, jobs: int
+) -> dict[str, Any]:
+    """The cell's work, resumed from its last epoch checkpoint if an earlier attempt was interrupted."""
+    folder = cell.folder(root)
     approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
     inputs = prepared.inputs(error_model)
-    before = _before(approx, tests, root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
-                     inputs["data"], progress)
+    before = _before(
+        approx,
+        tests,
+        root / cell.network / cell.multiplier_label / f"before-{table.sha256[:12]}-{inputs['weights'][:12]}.json",
+        inputs["data"],
+        progress,
+    )
     eval_seconds = time.perf_counter() - start
     fitting = prepared.fit_batches()
     if cell.mode == "errormodel":
@@ -192,17 +231,22 @@ def run_cell(
         **record,
     }
     _write_json(folder / RESULT, result)
-    return result
+    return read_result(folder / RESULT)  # as stored: the same record a later run reads back
 
 
-def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None,
-                    error_model: ErrorModel | None) -> dict[str, str | None]:
+def _current_inputs(
+    cell: Cell, root: Path, data: str | Path | None, weights: str | Path | None, error_model: ErrorModel | None
+) -> dict[str, str | None]:
     """What the cell would be computed from now (without computing it)."""
     splits = load_splits(model_info(cell.network).dataset, data)
     path = weights_file(cell.network, weights, root)
     if not path.is_file():  # the float network trained under root is gone
-        return {"table": resolve_table(cell.multiplier).sha256, "weights": None, "data": splits.fingerprint,
-                "error_model": error_model.sha256() if error_model is not None else None}
+        return {
+            "table": resolve_table(cell.multiplier).sha256,
+            "weights": None,
+            "data": splits.fingerprint,
+            "error_model": error_model.sha256() if error_model is not None else None,
+        }
     current = input_fingerprints(resolve_table(cell.multiplier), path, splits, error_model)
     default = weights_file(cell.network, None, root) if weights is not None else path
     current["default_weights"] = file_sha256(default) if default.is_file() else None
@@ -210,43 +254,37 @@ def _current_inputs(cell: Cell, root: Path, data: str | Path | None, weights: st
 
 
 def run_grid(
-    grid: Grid, root: str | Path, data: str | Path | None = None, device: str = "cpu", progress: bool = True, jobs: int = 1
+    grid: Grid,
+    root: str | Path,
+    data: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    jobs: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every missing cell of ``grid`` (finished cells are read back, not rerun).
 
-    ``jobs`` > 1 runs that many cells at once in worker processes: on a GPU a ResNet8 step is bound by
-    kernel launches, so several processes share one device at close to their single speed. Epoch times
-    recorded by parallel cells include that sharing.
+    ``executor`` (:mod:`approxhil.experiments.executor`): ``local`` runs ``jobs`` cells at once in worker
+    processes of this machine (on a GPU a ResNet8 step is bound by kernel launches, so several processes
+    share one device at close to their single speed); ``dask`` runs them on a local Dask cluster of
+    ``jobs`` workers, or on the workers of the scheduler at ``address``. ``threads``: PyTorch threads per
+    cell (default: this machine's cores shared between the jobs). Epoch times recorded by parallel cells
+    include that sharing.
     """
-    if jobs < 1:
-        raise ConfigError(f"jobs must be >= 1, got {jobs}", fix="1 runs cells one after another; N runs N at once")
+    check_executor(executor, address, jobs, threads)
     root = Path(root)
     for network in grid.networks:
         base_record(network, root, data, progress, device=device)
-    cells = list(grid.cells())
-    if jobs > 1:
-        results = _run_parallel(cells, root, data, device, jobs, progress)
-    else:
-        results = [run_cell(cell, root, data, device, progress) for cell in tqdm(cells, desc="grid", disable=not progress)]
+    results = run_cells(
+        list(grid.cells()), root, data, device, executor=executor, jobs=jobs, address=address, threads=threads, progress=progress
+    )
     for network in grid.networks:
         for trained_for in grid.cross:
             for evaluated_on in grid.cross:
                 cross_evaluate(network, trained_for, evaluated_on, root, grid, data, device=device)
     return results
-
-
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _run_parallel(cells: list[Cell], root: Path, data: str | Path | None, device: str, jobs: int, progress: bool) -> list[dict[str, Any]]:
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_cell, cell, root, data, device, False, None, None, jobs) for cell in cells]
-        for future in tqdm(futures, desc=f"grid ({jobs} jobs)", disable=not progress):
-            future.exception()  # wait; a failed cell does not stop the others, its error is raised below
-    return [f.result() for f in futures]
 
 
 def cross_evaluate(
@@ -269,8 +307,9 @@ def cross_evaluate(
     if path.is_file():
         record = read_result(path)
         if record.get("evaluated_sha256", table.sha256) != table.sha256:
-            raise StaleResultError(f"{path} was evaluated on another table than {evaluated_on} is now",
-                                   fix=f"delete {path} to evaluate again")
+            raise StaleResultError(
+                f"{path} was evaluated on another table than {evaluated_on} is now", fix=f"delete {path} to evaluate again"
+            )
         return record
     splits = load_splits(model_info(network).dataset, data)
     approx = _load_retrained(source, root).to(device)
