@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from approxhil.atomic import write_text
 from approxhil.machine import machine_summary
+from approxhil.nn.engines.cpuinfo import isa_summary
 from approxhil.textable import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,9 @@ def main() -> int:
         modules = [m for m in modules if m.removeprefix("bench_") in args.names or m in args.names]
     sections: list[str] = []
     failed = False
+    isa = isa_summary()
+    load_start = _load()
+    print(f"CPU: {isa}\nload average (1 min) at start: {load_start}", flush=True)
     for name in modules:
         print(f"== {name}", flush=True)
         start = time.perf_counter()
@@ -60,10 +65,22 @@ def main() -> int:
         header = (
             f"# Benchmarks\n\nWritten by `{command}` on "
             f"{dt.date.today().isoformat()}, machine: {machine_summary()}.\n"
-            "Ratios compare two measurements taken in the same run.\n\n"
+            f"CPU: {isa}.\n"
+            f"Load average (1 min) at start {load_start}, at end {_load()} (other jobs on the machine inflate "
+            "absolute times; the ratios pair measurements taken back to back).\n"
+            "Ratios compare two measurements taken in the same run. Other pages: `docs/benchmarks-avx2.md` "
+            "(this CPU capped at AVX2, no VNNI: `scripts/bench_avx2.sh`), `docs/benchmarks-gpu.md` "
+            "(`scripts/gpu_check.sh` on a GPU machine).\n\n"
         )
         write_text(out, header + "\n".join(sections))
     return 1 if failed else 0
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # not available on this platform
+        return "n/a"
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ class ApproxLayerMixin:
         self.operand_a = operand_a
         self._plan: TablePlan | None = None
         self.engine = engine
+        self.engine_used: str | None = None  # the engine of the last behavioral forward (auto's choice)
         if multiplier is not None:
             self.set_multiplier(multiplier, operand_a)
         self.mode = mode if mode is not None else ("behavioral" if multiplier is not None else "quant")
@@ -234,11 +235,16 @@ class ApproxLayerMixin:
 
     # ----------------------------------------------------------------- integer interface
     def integer_result(self, x_int: Tensor, w_int: Tensor, plan: TablePlan | None = None) -> Tensor:
-        """Exact table-lookup sums (whole numbers, engine dtype) for integer operands."""
+        """Exact table-lookup sums (whole numbers, engine dtype) for integer operands.
+
+        The engine that ran is recorded in ``engine_used`` (for ``auto``: the measured choice).
+        """
         plan = plan or self.plan()
         x2, unflatten = self._flatten_input(x_int)
-        engine = select_engine(self._engine, plan, x2.device)
-        return unflatten(engine(x2, w_int, plan, self.geometry()))
+        geometry = self.geometry()
+        engine = select_engine(self._engine, plan, x2.device, x2, w_int, geometry)
+        self.engine_used = engine.name
+        return unflatten(engine(x2, w_int, plan, geometry))
 
     def integer_output(self, x_int: Tensor, w_int: Tensor) -> Tensor:
         """Pre-bias integer output (int64) of the table engine for integer operands in -128..127."""

@@ -1,9 +1,12 @@
-"""Engines that compute approximate layers bit-exactly: ``lowrank``, ``gather`` and their GPU variants.
+"""Engines that compute approximate layers bit-exactly.
 
-``get_engine(name)`` returns a registered engine; ``select_engine("auto", plan, device)`` picks the
-low-rank engine when the table factors into few int8 components, the gather engine otherwise, and
-the torch-op (``-gpu``) variants for CUDA tensors. Per-table work (decompositions, derived tensors)
-is cached by the table's sha256 (:func:`plan_for`).
+CPU: ``lowrank`` (int8 factors in oneDNN's int8 convolution; exact with VNNI/AMX), ``lowrank-f32``
+(the same factors in float32, exact by a 2^24 bound on any CPU), ``gather`` (a C lookup kernel, any
+table). CUDA: ``gather-cuda`` (a CUDA kernel, any table). Any device: ``lowrank-gpu`` and ``gather-gpu``
+(torch ops). ``get_engine(name)`` returns a registered engine; ``select_engine(name, plan, device, x, w,
+geometry)`` checks a named engine is exact here (or raises naming the one to use) and resolves ``auto``
+to the fastest exact engine, measured per layer workload (:mod:`auto`, cached by :mod:`tuning`).
+Per-table work (decompositions, derived tensors) is cached by the table's sha256 (:func:`plan_for`).
 """
 
 from approxhil.nn.engines.base import (
@@ -14,6 +17,7 @@ from approxhil.nn.engines.base import (
     TablePlan,
     check_engine_name,
     engine_names,
+    engines,
     get_engine,
     plan_for,
     register,
@@ -32,6 +36,7 @@ __all__ = [
     "check_engine_name",
     "decompose",
     "engine_names",
+    "engines",
     "get_engine",
     "plan_for",
     "register",

@@ -22,7 +22,7 @@ from approxhil.nn.engines.decompose import Decomposition, cached_decomposition
 from approxhil.tables import table_sha256
 
 OFFSET = 128
-#: ``auto`` uses the low-rank engine up to this many int8 components, the gather engine above.
+#: ``auto`` considers the low-rank engines up to this many int8 components (the gather engines always).
 AUTO_MAX_COMPONENTS = 24
 #: Scratch memory one engine call may allocate per chunk (bytes).
 CHUNK_BYTES = 64 << 20
@@ -92,6 +92,14 @@ class TablePlan:
     def max_abs(self) -> int:
         return int(np.abs(self.values.astype(np.int64)).max(initial=0))
 
+    @cached_property
+    def min_value(self) -> int:
+        return int(self.values.min())
+
+    @cached_property
+    def max_value(self) -> int:
+        return int(self.values.max())
+
     def tensor(self, key: str, device: torch.device, make: Callable[[], Tensor]) -> Tensor:
         """A derived tensor on ``device``, built once by ``make()`` (on the CPU) and cached."""
         slot = (key, str(device))
@@ -129,19 +137,41 @@ def plan_for(values: np.ndarray | Tensor) -> TablePlan:
 
 # --------------------------------------------------------------------------- registry
 EngineFn = Callable[[Tensor, Tensor, TablePlan, Geometry], Tensor]
+#: ``check(plan, device, w_shape)``: why an engine cannot compute this layer exactly here (``None``: it can).
+CheckFn = Callable[[TablePlan, torch.device, tuple[int, ...]], "str | None"]
 
 
 @dataclass(frozen=True)
 class Engine:
-    """A named way of computing table-lookup layers. ``run(x_int, w_int, plan, geometry)``."""
+    """A named way of computing table-lookup layers. ``run(x_int, w_int, plan, geometry)``.
+
+    ``devices``: device types whose tensors it computes. ``gpu``: a torch-op implementation that runs on
+    any device and is the default for CUDA tensors (on the CPU it is a slow reference path, which
+    ``auto`` uses only when no CPU engine can run). ``family``: ``lowrank`` (factors of the table) or
+    ``gather`` (a lookup per product). ``check``: exactness/availability on this machine. ``rank``:
+    the static preference (lower first) where ``auto`` does not measure.
+    """
 
     name: str
     run: EngineFn
     description: str
-    gpu: bool = False  # a torch-op implementation that CUDA tensors use (it runs on any device)
+    gpu: bool = False
+    devices: tuple[str, ...] = ("cpu",)
+    family: str = "gather"
+    check: CheckFn | None = None
+    rank: int = 50
 
     def __call__(self, x_int: Tensor, w_int: Tensor, plan: TablePlan, geometry: Geometry) -> Tensor:
         return self.run(x_int, w_int, plan, geometry)
+
+    def runs_on(self, device: torch.device) -> bool:
+        return self.gpu or device.type in self.devices
+
+    def unavailable(self, plan: TablePlan, device: torch.device, w_shape: tuple[int, ...] = ()) -> str | None:
+        """Why this engine cannot compute a layer with weights ``w_shape`` exactly on ``device`` (``None``: it can)."""
+        if not self.runs_on(device):
+            return f"it computes {' and '.join(self.devices)} tensors, not {device.type}"
+        return self.check(plan, device, tuple(w_shape)) if self.check is not None else None
 
 
 _REGISTRY: dict[str, Engine] = {}
@@ -157,6 +187,12 @@ def engine_names() -> list[str]:
     """Registered engine names, plus ``auto``."""
     _load_builtin()
     return ["auto", *sorted(_REGISTRY)]
+
+
+def engines() -> list[Engine]:
+    """Every registered engine, in static preference order."""
+    _load_builtin()
+    return sorted(_REGISTRY.values(), key=lambda e: (e.rank, e.name))
 
 
 def check_engine_name(name: str) -> str:
@@ -175,18 +211,44 @@ def get_engine(name: str) -> Engine:
     return _REGISTRY[name]
 
 
-def select_engine(name: str, plan: TablePlan, device: torch.device) -> Engine:
-    """Resolve ``name`` for a table and device: ``auto`` picks low-rank for few int8 components, gather
-    otherwise; on a GPU the torch-op variants (``lowrank-gpu``, ``gather-gpu``) run."""
+def select_engine(
+    name: str,
+    plan: TablePlan,
+    device: torch.device,
+    x: Tensor | None = None,
+    w: Tensor | None = None,
+    geometry: Geometry | None = None,
+) -> Engine:
+    """The engine that computes a layer: ``name`` itself, or for ``auto`` the fastest exact one here.
+
+    ``auto`` with the layer's operands measures the exact candidates on first use and caches the
+    winner (:mod:`approxhil.nn.engines.auto`); without operands it returns the static preference.
+    A named CPU engine given CUDA tensors runs its ``-gpu`` variant. A named engine that is not exact or
+    not available here raises :class:`~approxhil.nn.errors.EngineError` naming the one to use.
+    """
     check_engine_name(name)
+    from approxhil.nn.engines import auto  # the measured choice builds on this registry
+
+    w_shape = tuple(w.shape) if w is not None else ()
     if name == "auto":
-        name = "lowrank" if plan.decomposition.components <= AUTO_MAX_COMPONENTS else "gather"
+        return auto.choose(plan, device, x, w, geometry)
     engine = get_engine(name)
-    if device.type != "cpu" and not engine.gpu:
+    if not engine.runs_on(device) and f"{name}-gpu" in _REGISTRY:
         engine = get_engine(f"{name}-gpu")
+    reason = engine.unavailable(plan, device, w_shape)
+    if reason is not None:
+        from approxhil.nn.errors import EngineError
+
+        use = auto.static_choice(plan, device, w_shape, family=engine.family)
+        raise EngineError(
+            f"engine {engine.name!r} cannot compute this layer exactly here: {reason}",
+            fix=f"use engine={use.name!r}, or 'auto' (the fastest exact engine on this machine)",
+        )
     return engine
 
 
 def _load_builtin() -> None:
+    import approxhil.nn.engines.floatconv  # noqa: F401 - registers lowrank-f32
     import approxhil.nn.engines.gather  # noqa: F401 - registers gather, gather-gpu
+    import approxhil.nn.engines.gpu_kernel  # noqa: F401 - registers gather-cuda
     import approxhil.nn.engines.lowrank  # noqa: F401 - registers lowrank, lowrank-gpu

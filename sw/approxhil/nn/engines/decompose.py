@@ -67,6 +67,17 @@ class Decomposition:
         """Largest ``|Σ_{i ∈ index} u_i(x) v_i(w)|`` over all operand pairs: the bound of one tap."""
         return int(np.abs(self.partial_table(index)).max(initial=0))
 
+    def abs_tap_bound(self, index: np.ndarray) -> int:
+        """Largest ``Σ_{i ∈ index} |u_i(x)|·|v_i(w)|``: bounds every partial sum of one tap's products,
+        whatever order a convolution adds them in."""
+        u = np.abs(self.u[index].astype(np.int64))
+        v = np.abs(self.v[index].astype(np.int64))
+        return int((u.T @ v).max(initial=0))
+
+    def is_identity(self, index: np.ndarray) -> bool:
+        """Whether ``index`` is the single component ``u(x) = x, v(w) = w`` (the exact product)."""
+        return len(index) == 1 and np.array_equal(self.u[index[0]], _OPS) and np.array_equal(self.v[index[0]], _OPS)
+
     def reconstruct(self) -> np.ndarray:
         """The table the factors multiply out to (int64)."""
         total = np.zeros((2 * OFFSET, 2 * OFFSET), dtype=np.int64)

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  * CPU kernels of the approximate-layer engines (loaded with ctypes by approxhil.nn.engines.native).
  *
- * stack_lookup  : integer activations -> uint8 codes of the low-rank factors u_i(x), NHWC, (c, i) order.
- * gather_conv   : direct convolution where every product is a truth-table lookup (any table).
+ * stack_lookup       : integer activations -> uint8 codes of the low-rank factors u_i(x), NHWC, (c, i) order.
+ * stack_lookup_f32   : the same factors as float32 values.
+ * gather_conv        : direct convolution where every product is a truth-table lookup (any table).
+ * gather_conv_packed : the same with three output channels per 64-bit lookup (SWAR), for large output planes.
  *
- * C99 with GNU vector types (gcc, clang), no Python or torch headers, so it compiles in well under a second. Each function works
- * on a slice of the output (batch range or output-channel range) so callers run slices in parallel.
+ * Portable C99 with GNU vector types (gcc, clang): no intrinsics, no Python or torch headers, so it
+ * compiles in well under a second on x86-64 and aarch64 alike. Each function works on a slice of its
+ * work items (batch range or output-channel range) so callers run slices in parallel.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,14 +23,14 @@
 /* 16 bytes, any alignment (a GCC/Clang vector type; plain memcpy was compiled to an aligned store). */
 typedef uint8_t vec16 __attribute__((vector_size(16), aligned(1)));
 
-void stack_lookup(const float *x, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
+int stack_lookup(const float *x, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
                   int64_t C, int64_t H, int64_t W,
                   const int8_t *lut, int64_t ncomp, uint8_t *out, int64_t n0, int64_t n1)
 {
     const int64_t cs = C * ncomp;
     const int wide = ncomp <= 16;
     uint8_t *codes = (uint8_t *)malloc(256 * (wide ? 16 : ncomp));
-    if (!codes) return;
+    if (!codes) return -1;
     const int64_t stride = wide ? 16 : ncomp;
     for (int64_t v = 0; v < 256; ++v)
         for (int64_t i = 0; i < stride; ++i)
@@ -52,6 +55,30 @@ void stack_lookup(const float *x, int64_t sn, int64_t sc, int64_t sh, int64_t sw
         }
     }
     free(codes);
+    return 0;
+}
+
+/* Float version for the float32 low-rank engine: out float [N][H][W][C * ncomp] = u_i(x) (lut float
+ * [256][ncomp]), channel order (channel, component). Rows n0..n1-1. */
+int stack_lookup_f32(const float *x, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
+                     int64_t C, int64_t H, int64_t W,
+                     const float *lut, int64_t ncomp, float *out, int64_t n0, int64_t n1)
+{
+    const int64_t cs = C * ncomp;
+    for (int64_t n = n0; n < n1; ++n) {
+        for (int64_t h = 0; h < H; ++h) {
+            float *orow = out + ((n * H + h) * W) * cs;
+            for (int64_t c = 0; c < C; ++c) {
+                const float *xr = x + n * sn + c * sc + h * sh;
+                float *o = orow + c * ncomp;
+                for (int64_t w = 0; w < W; ++w, o += cs) {
+                    const float *src = lut + ((int)xr[w * sw] + OFFSET) * ncomp;
+                    for (int64_t i = 0; i < ncomp; ++i) o[i] = src[i];
+                }
+            }
+        }
+    }
+    return 0;
 }
 
 /* Table-lookup convolution.
@@ -62,7 +89,7 @@ void stack_lookup(const float *x, int64_t sn, int64_t sc, int64_t sh, int64_t sw
  * Work items are (n, group, block of up to OB output channels of that group), for item in [i0, i1),
  * ordered n-major: items = N * groups * ceil((O / groups) / OB). */
 #define OB 4
-void gather_conv(const uint8_t *x, const uint8_t *w, const int32_t *tt, int32_t *y,
+int gather_conv(const uint8_t *x, const uint8_t *w, const int32_t *tt, int32_t *y,
                  int64_t C, int64_t Hp, int64_t Wp, int64_t O, int64_t KH, int64_t KW,
                  int64_t OH, int64_t OW, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                  int64_t groups, int64_t i0, int64_t i1)
@@ -70,7 +97,7 @@ void gather_conv(const uint8_t *x, const uint8_t *w, const int32_t *tt, int32_t 
     const int64_t cg = C / groups, og = O / groups, plane = OH * OW;
     const int64_t blocks = (og + OB - 1) / OB, per_n = groups * blocks;
     int32_t *acc = (int32_t *)malloc(sizeof(int32_t) * OB * plane);
-    if (!acc) return;
+    if (!acc) return -1;
     for (int64_t item = i0; item < i1; ++item) {
         const int64_t n = item / per_n, g = (item % per_n) / blocks, blk = item % blocks;
         const int64_t o0 = g * og + blk * OB;
@@ -113,4 +140,152 @@ void gather_conv(const uint8_t *x, const uint8_t *w, const int32_t *tt, int32_t 
             memcpy(y + ((n * O) + o0 + b) * plane, acc + b * plane, sizeof(int32_t) * plane);
     }
     free(acc);
+    return 0;
+}
+
+/* Packed table-lookup convolution (SWAR: SIMD within a register).
+ *
+ * For one weight tap and three output channels with weight codes w0, w1, w2, the packed column
+ *     col[x] = B(x,w0) | B(x,w1) << 21 | B(x,w2) << 42,   B = T + bias = T - min T  (biased table)
+ * holds the three biased products of activation code x in one uint64, so one 64-bit load and add
+ * perform three table-lookup MACs. Biased products lie in [0, range] with range = max T - min T;
+ * a lane never carries into the next while at most `flush` taps are added, where
+ * flush * range < 2^21 (the caller computes it). Every `flush` taps the lanes move into int64
+ * accumulators. At the end each output is its lane sum minus taps * bias.
+ *
+ * x, w, y and the geometry as for gather_conv; tb is the *biased* table (int32 [256][256], weight
+ * major, entries in [0, 2^21)); N is the batch size. Work items are
+ * (chunk of `nchunk` images, group, block of up to PB * 3 output channels), chunk-major:
+ * items = ceil(N / nchunk) * groups * ceil((O / groups) / (PB * 3)).
+ * Returns 0, or -1 when scratch memory cannot be allocated (then no output is written). */
+#define LANES 3
+#define LANE_BITS 21
+#define LANE_MASK ((UINT64_C(1) << LANE_BITS) - 1)
+#define PB 2  /* packed blocks per item: 6 output channels share each activation byte load */
+
+static void build_columns(uint64_t *restrict col, const int32_t *restrict t0, const int32_t *restrict t1,
+                          const int32_t *restrict t2)
+{
+    for (int64_t v = 0; v < 256; ++v)
+        col[v] = (uint64_t)(uint32_t)t0[v] | (uint64_t)(uint32_t)t1[v] << LANE_BITS
+                 | (uint64_t)(uint32_t)t2[v] << (2 * LANE_BITS);
+}
+
+/* Move the packed lanes of the first `used` pixels (block stride `pixels`) into the int64 accumulators. */
+static void flush_lanes(uint64_t *pacc, int64_t *acc, int64_t pixels, int64_t used, int blocks)
+{
+    for (int b = 0; b < blocks; ++b) {
+        uint64_t *p = pacc + b * pixels;
+        int64_t *a0 = acc + (b * LANES) * pixels, *a1 = a0 + pixels, *a2 = a1 + pixels;
+        for (int64_t q = 0; q < used; ++q) {
+            const uint64_t v = p[q];
+            a0[q] += (int64_t)(v & LANE_MASK);
+            a1[q] += (int64_t)((v >> LANE_BITS) & LANE_MASK);
+            a2[q] += (int64_t)(v >> (2 * LANE_BITS));
+            p[q] = 0;
+        }
+    }
+}
+
+int gather_conv_packed(const uint8_t *x, const uint8_t *w, const int32_t *tt, int32_t *y,
+                        int64_t N, int64_t C, int64_t Hp, int64_t Wp, int64_t O, int64_t KH, int64_t KW,
+                        int64_t OH, int64_t OW, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                        int64_t groups, int64_t bias, int64_t flush, int64_t nchunk, int64_t i0, int64_t i1)
+{
+    const int64_t cg = C / groups, og = O / groups, plane = OH * OW;
+    const int64_t per_item = PB * LANES;
+    const int64_t blocks = (og + per_item - 1) / per_item, per_chunk = groups * blocks;
+    const int64_t pixels = nchunk * plane;
+    uint64_t *pacc = (uint64_t *)calloc((size_t)(PB * pixels), sizeof(uint64_t));
+    int64_t *acc = (int64_t *)malloc(sizeof(int64_t) * PB * LANES * pixels);
+    uint64_t *cols = (uint64_t *)malloc(sizeof(uint64_t) * PB * KW * 256);
+    if (!pacc || !acc || !cols) { free(pacc); free(acc); free(cols); return -1; }
+    for (int64_t item = i0; item < i1; ++item) {
+        const int64_t chunk = item / per_chunk, g = (item % per_chunk) / blocks, blk = item % blocks;
+        const int64_t n0 = chunk * nchunk, nb = N - n0 < nchunk ? N - n0 : nchunk;
+        const int64_t o0 = g * og + blk * per_item;
+        const int64_t ob = og - blk * per_item < per_item ? og - blk * per_item : per_item;
+        const int nblocks = (int)((ob + LANES - 1) / LANES);
+        const int64_t used = nb * plane;
+        memset(acc, 0, sizeof(int64_t) * PB * LANES * pixels);
+        int64_t pending = 0;  /* taps added to the packed lanes since the last flush */
+        for (int64_t c = 0; c < cg; ++c) {
+            for (int64_t i = 0; i < KH; ++i) {
+                for (int b = 0; b < nblocks; ++b) {
+                    for (int64_t j = 0; j < KW; ++j) {
+                        const int32_t *rows[LANES];
+                        for (int l = 0; l < LANES; ++l) {
+                            /* a lane past the block's last channel repeats it: summed, never read back */
+                            const int64_t o = o0 + b * LANES + l < o0 + ob ? o0 + b * LANES + l : o0 + ob - 1;
+                            rows[l] = tt + (int64_t)w[((o * cg + c) * KH + i) * KW + j] * 256;
+                        }
+                        build_columns(cols + (b * KW + j) * 256, rows[0], rows[1], rows[2]);
+                    }
+                }
+                if (pending + KW > flush) {
+                    flush_lanes(pacc, acc, pixels, used, nblocks);
+                    pending = 0;
+                }
+                pending += KW;
+                for (int64_t n = 0; n < nb; ++n) {
+                    const uint8_t *xc = x + (((n0 + n) * C + g * cg + c) * Hp + i * dh) * Wp;
+                    for (int64_t oh = 0; oh < OH; ++oh) {
+                        const uint8_t *row = xc + oh * sh * Wp;
+                        const int64_t q0 = n * plane + oh * OW;
+                        uint64_t *p0 = pacc + q0, *p1 = pacc + pixels + q0;
+                        if (KW == 3 && nblocks == 2 && sw == 1 && dw == 1) {  /* the common 3x3 case */
+                            const uint64_t *c00 = cols, *c01 = cols + 256, *c02 = cols + 512;
+                            const uint64_t *c10 = cols + 768, *c11 = cols + 1024, *c12 = cols + 1280;
+                            uint8_t a = row[0], b = row[1];
+                            for (int64_t ow = 0; ow < OW; ++ow) {
+                                const uint8_t d = row[ow + 2];
+                                p0[ow] += c00[a] + c01[b] + c02[d];
+                                p1[ow] += c10[a] + c11[b] + c12[d];
+                                a = b;
+                                b = d;
+                            }
+                        } else if (KW == 3 && nblocks == 2) {
+                            const uint64_t *c00 = cols, *c01 = cols + 256, *c02 = cols + 512;
+                            const uint64_t *c10 = cols + 768, *c11 = cols + 1024, *c12 = cols + 1280;
+                            for (int64_t ow = 0; ow < OW; ++ow) {
+                                const uint8_t *r = row + ow * sw;
+                                const uint8_t a = r[0], b = r[dw], d = r[2 * dw];
+                                p0[ow] += c00[a] + c01[b] + c02[d];
+                                p1[ow] += c10[a] + c11[b] + c12[d];
+                            }
+                        } else if (KW == 1 && nblocks == 2) {
+                            const uint64_t *c00 = cols, *c10 = cols + 256;
+                            for (int64_t ow = 0; ow < OW; ++ow) {
+                                const uint8_t a = row[ow * sw];
+                                p0[ow] += c00[a];
+                                p1[ow] += c10[a];
+                            }
+                        } else {
+                            for (int b = 0; b < nblocks; ++b) {
+                                uint64_t *pb = pacc + b * pixels + q0;
+                                for (int64_t j = 0; j < KW; ++j) {
+                                    const uint64_t *cb = cols + (b * KW + j) * 256;
+                                    const uint8_t *r = row + j * dw;
+                                    for (int64_t ow = 0; ow < OW; ++ow) pb[ow] += cb[r[ow * sw]];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        flush_lanes(pacc, acc, pixels, used, nblocks);
+        const int64_t offset = cg * KH * KW * bias;
+        for (int64_t k = 0; k < ob; ++k) {
+            const int64_t *a = acc + k * pixels;
+            for (int64_t n = 0; n < nb; ++n) {
+                int32_t *dst = y + ((n0 + n) * O + o0 + k) * plane;
+                for (int64_t q = 0; q < plane; ++q) dst[q] = (int32_t)(a[n * plane + q] - offset);
+            }
+        }
+    }
+    free(pacc);
+    free(acc);
+    free(cols);
+    return 0;
 }

@@ -11,15 +11,15 @@ Exactness. Every factor is an int8 integer and the products accumulate in int32:
   x86) with zero point 128, unit scales and a float32 output. The int32 sum converts to float32
   exactly when ``|y| < 2^24``; channels are split into chunks so that ``K_chunk · max|Σ_i u_i v_i| < 2^24``
   (the per-tap bound comes from the decomposition), and the u8 sums stay below 2^31. Chunks add in
-  float64. The backend is used only after a probe on this machine reproduces exact results on
-  extreme operands (CPUs without VNNI can saturate int16 intermediates); otherwise the torch path runs.
+  float64. The engine is available only after a probe on this machine reproduces exact results on
+  extreme operands (CPUs without VNNI saturate int16 intermediates); elsewhere ``lowrank-f32``
+  (:mod:`floatconv`) evaluates the same factors exactly in float32.
 * Any device (``lowrank-gpu``): im2col of the stacked int8 factors and ``torch._int_mm`` (int8 GEMM,
   int32 accumulation in slices that cannot overflow), accumulated in int64.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from functools import lru_cache
 
@@ -41,6 +41,7 @@ from approxhil.nn.engines.base import (
     register,
 )
 from approxhil.nn.engines.torchops import int8_matmul, pad_input, patches
+from approxhil.nn.errors import EngineError
 
 FLOAT32_EXACT = 1 << 24
 INT32_LIMIT = 1 << 31
@@ -109,8 +110,6 @@ def onednn_exact() -> bool:
             got = _qconv(xs.contiguous(memory_format=torch.channels_last), ws, [1, 1], [pad, pad], [1, 1], groups)
             want = F.conv2d(xs.double() - OFFSET, ws.double(), padding=pad, groups=groups)
             if not torch.equal(got.double(), want):
-                warnings.warn("approxhil: oneDNN int8 convolution is not exact on this CPU; using the torch engine",
-                              RuntimeWarning)
                 return False
     except (RuntimeError, TypeError, AttributeError, NotImplementedError):
         return False
@@ -146,9 +145,21 @@ def _channel_chunk(plan: TablePlan, index: np.ndarray, taps: int) -> int:
     return max(0, min(by_float, by_int32))
 
 
+def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> str | None:
+    """Why ``lowrank`` (oneDNN int8) cannot compute a layer exactly here (``None``: it can)."""
+    if device.type != "cpu":
+        return "it computes CPU tensors"
+    if not onednn_exact():
+        return ("oneDNN's int8 convolution is not exact on this CPU (it failed the exactness probe: "
+                "without VNNI it saturates int16 sums of u8 x s8 pairs)")
+    return None
+
+
 def _lowrank_cpu(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> Tensor:
-    if x.device.type != "cpu" or not onednn_exact():
-        return _lowrank_torch(x, w, plan, geometry)
+    reason = check(plan, x.device, ())
+    if reason is not None:
+        raise EngineError(f"engine 'lowrank' cannot compute this layer exactly here: {reason}",
+                          fix="use engine='lowrank-f32' (the same factors in float32), or 'auto'")
     x, w = as_conv(x, w, geometry)
     x, geometry = pointwise_subsample(x, w, geometry)
     dec = plan.decomposition
@@ -248,10 +259,11 @@ def _lowrank_torch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) ->
 
 LOWRANK = register(Engine(
     "lowrank", _lowrank_cpu,
-    "exact int8 factors of the table as stacked oneDNN int8 convolutions (CPU); fast when the error rank is small",
+    "exact int8 factors of the table as stacked oneDNN int8 convolutions (CPUs where they are exact: VNNI, AMX)",
+    family="lowrank", check=check, rank=20,
 ))
 LOWRANK_GPU = register(Engine(
     "lowrank-gpu", _lowrank_torch,
     "exact int8 factors of the table via im2col and torch._int_mm (any device; used for CUDA tensors)",
-    gpu=True,
+    gpu=True, devices=("cuda",), family="lowrank", rank=40,
 ))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,8 +51,9 @@ def int8_matmul(a: Tensor, b_t: Tensor) -> Tensor:
     """Exact ``a @ b_t.T`` of int8 matrices ``a [m, k]``, ``b_t [n, k]`` as int64 ``[m, n]``.
 
     Uses ``torch._int_mm`` (int32 accumulation; CUDA wants m > 16 and k, n multiples of 8, B column
-    major) in slices of at most :data:`INT32_SAFE_K` along k so int32 never overflows; falls back to
-    float64 (exact below 2^53) where ``_int_mm`` is unavailable.
+    major) in slices of at most :data:`INT32_SAFE_K` along k so int32 never overflows; float64 (exact
+    below 2^53) where ``_int_mm`` is unavailable or, on the CPU, not exact: without VNNI oneDNN's int8
+    GEMM saturates int16 pair sums (:func:`int_mm_exact`).
     """
     m, k = a.shape
     n = b_t.shape[0]
@@ -73,8 +76,29 @@ def _int_mm_padded(a: Tensor, b_t: Tensor) -> Tensor:
         b_t = F.pad(b_t, (0, kp - k, 0, np_ - n))
     a = a.contiguous()
     b_t = b_t.contiguous()
-    try:
-        result = torch._int_mm(a, b_t.t())
-    except (RuntimeError, NotImplementedError, AttributeError):
-        result = torch.round(a.double() @ b_t.double().t())
+    result = None
+    if a.device.type != "cpu" or int_mm_exact():
+        try:
+            result = torch._int_mm(a, b_t.t())
+        except (RuntimeError, NotImplementedError, AttributeError):
+            result = None
+    if result is None:
+        result = a.double() @ b_t.double().t()  # integer sums below 2^53: exact in any order
     return result[:m, :n].to(torch.int64)
+
+
+@lru_cache(maxsize=1)
+def int_mm_exact() -> bool:
+    """Whether ``torch._int_mm`` on the CPU gives exact int32 sums here (probe: extreme and random operands)."""
+    gen = torch.Generator().manual_seed(99)
+    probes = [
+        (torch.full((32, 64), -128, dtype=torch.int8), torch.full((64, 8), -128, dtype=torch.int8)),
+        (torch.full((32, 64), 127, dtype=torch.int8), torch.full((64, 8), -128, dtype=torch.int8)),
+        (torch.randint(-128, 128, (64, 256), generator=gen, dtype=torch.int8),
+         torch.randint(-128, 128, (256, 16), generator=gen, dtype=torch.int8)),
+    ]
+    try:
+        return all(torch.equal(torch._int_mm(a, b).to(torch.int64), a.to(torch.int64) @ b.to(torch.int64))
+                   for a, b in probes)
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return False
