@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from approxhil import api
+from approxhil.cli.common import WINDOW_DEFAULT, GradientOption, GradientWindow
+
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -20,11 +21,15 @@ def experiments(
     seeds: str = typer.Option("0", help="comma-separated seeds"),
     epochs: int = typer.Option(1, help="retraining epochs per cell"),
     fit_samples: int = typer.Option(1000, help="images the error model is fitted on"),
-    train_subset: Optional[int] = typer.Option(None, help="retrain on the first N training images only"),
+    train_subset: int | None = typer.Option(None, help="retrain on the first N training images only"),
     cross: str = typer.Option("", help="comma-separated multipliers for cross-evaluation (Table 7)"),
     refit_every: int = typer.Option(0, help="errormodel cells: refit the error model every N epochs (0: once, as the paper)"),
-    hybrid: float = typer.Option(0.0, help="errormodel cells: behavioral simulation in layers whose error model raises the loss by more than this fraction"),
-    data: Optional[Path] = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
+    hybrid: float = typer.Option(
+        0.0, help="errormodel cells: behavioral simulation in layers whose error model raises the loss by more than this fraction"
+    ),
+    gradient: GradientOption = "ste",
+    gradient_window: GradientWindow = WINDOW_DEFAULT,
+    data: Path | None = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
     results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
     device: str = typer.Option("cpu"),
     jobs: int = typer.Option(1, help="cells run at once in worker processes (several share one GPU well)"),
@@ -35,8 +40,20 @@ def experiments(
         seed_values = tuple(int(s) for s in _split(seeds))
     except ValueError:
         raise typer.BadParameter(f"seeds must be comma-separated integers, got {seeds!r}", param_hint="--seeds") from None
-    grid = api.Grid(networks=_split(networks), multipliers=_split(multipliers), modes=_split(modes), seeds=seed_values, epochs=epochs,
-                    fit_samples=fit_samples, train_subset=train_subset, cross=_split(cross), refit_every=refit_every, hybrid=hybrid)
+    grid = api.Grid(
+        networks=_split(networks),
+        multipliers=_split(multipliers),
+        modes=_split(modes),
+        seeds=seed_values,
+        epochs=epochs,
+        fit_samples=fit_samples,
+        train_subset=train_subset,
+        cross=_split(cross),
+        refit_every=refit_every,
+        hybrid=hybrid,
+        gradient=gradient,
+        gradient_window=gradient_window,
+    )
     api.run_grid(grid, results, data, device, jobs=jobs)
     if report:
         typer.echo(f"wrote {api.build_report(results, Path('docs'))}")
