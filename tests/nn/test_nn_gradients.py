@@ -3,12 +3,14 @@ the layers' backward pass (every forward engine), and checks against autograd of
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from engine_cases import all_cases, require_exact, table_values
+from nn_reference import conv_grad_reference, linear_grad_reference
 
 from approxhil.errors import ConfigError
 from approxhil.multipliers import golden_table
@@ -31,8 +33,6 @@ from approxhil.nn.gradients import (
 )
 from approxhil.nn.multiplier import oriented_values
 from approxhil.tables import TruthTable, provenance
-from engine_cases import all_cases, require_exact, table_values
-from nn_reference import conv_grad_reference, linear_grad_reference
 
 VALUES = np.arange(-128, 128)
 EXACT = oriented_values(golden_table("0000"))
@@ -133,7 +133,7 @@ def test_settings_are_validated() -> None:
 
 
 # --------------------------------------------------------------------------- backends against the reference
-@lru_cache(maxsize=None)
+@cache
 def _reference(table: str, estimator: str, case: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     plan = gradient_plan(table_values(table), Gradient(estimator=estimator))
     _, x, w, geometry = list(all_cases())[case]
@@ -193,7 +193,7 @@ def test_backend_matches_the_reference(backend: str, table: str, estimator: str)
 def test_c_kernel_does_not_depend_on_the_thread_split() -> None:
     require_exact("gather")
     plan = gradient_plan(table_values("random"), Gradient(estimator="lut-diff"))
-    _, x, w, geometry = list(all_cases())[0]
+    _, x, w, geometry = next(iter(all_cases()))
     _, _, g = _reference("random", "lut-diff", 0)
     threads = torch.get_num_threads()
     try:
