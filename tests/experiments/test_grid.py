@@ -14,11 +14,18 @@ from approxhil.experiments import Cell, Grid, build_report, load_results, run_gr
 def test_cell_keys_and_validation() -> None:
     cell = Cell(network="resnet8", multiplier="3330", mode="errormodel", seed=1, epochs=5, fit_samples=1000, train_subset=None)
     assert cell.key == "resnet8/3330/errormodel/ep5-p1000-nall-s1"
-    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
-    assert Cell(network="resnet8", multiplier="3330", mode="behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"  # no fit to refresh
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-s0"
+    )
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="behavioral", refit_every=1).key == "resnet8/3330/behavioral/ep5-p1000-nall-s0"
+    )  # no fit to refresh
     with pytest.raises(ApproxHilError, match="refit_every"):
         Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=-1)
-    assert Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1, hybrid=0.1).key == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+    assert (
+        Cell(network="resnet8", multiplier="3330", mode="errormodel", refit_every=1, hybrid=0.1).key
+        == "resnet8/3330/errormodel/ep5-p1000-nall-r1-h0.1-s0"
+    )
     with pytest.raises(ApproxHilError, match="hybrid"):
         Cell(network="resnet8", multiplier="3330", mode="errormodel", hybrid=-0.1)
     assert Cell(network="digits_cnn", multiplier="build/t/2222-rtl.npz", mode="behavioral").multiplier_label == "2222-rtl"
@@ -29,7 +36,7 @@ def test_cell_keys_and_validation() -> None:
     with pytest.raises(ApproxHilError, match="hybrid"):  # checked even where the mode ignores it
         Cell(network="resnet8", multiplier="3330", mode="behavioral", hybrid=-0.1)
     for bad in ({"epochs": -1}, {"fit_samples": 0}, {"train_subset": 0}):
-        with pytest.raises(ApproxHilError, match="epochs|fit samples|train subset"):
+        with pytest.raises(ApproxHilError, match=r"epochs|fit samples|train subset"):
             Cell(network="resnet8", multiplier="3330", mode="errormodel", **bad)
     with pytest.raises(TypeError):
         Cell("resnet8", "3330", "errormodel")  # type: ignore[misc]  # keyword-only: no five integers in a row
@@ -59,8 +66,15 @@ def test_report_refuses_an_empty_results_folder(tmp_path: Path) -> None:
 
 def test_grid_runs_resumes_and_reports(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    grid = Grid(networks=("digits_cnn",), multipliers=("2222", "1100"), modes=("errormodel", "behavioral"), epochs=1,
-                fit_samples=200, train_subset=256, cross=("2222", "1100"))
+    grid = Grid(
+        networks=("digits_cnn",),
+        multipliers=("2222", "1100"),
+        modes=("errormodel", "behavioral"),
+        epochs=1,
+        fit_samples=200,
+        train_subset=256,
+        cross=("2222", "1100"),
+    )
     results = run_grid(grid, root, progress=False)
     assert len(results) == 4 and all(r["history"] and r["after"]["test"] > 50 for r in results)
     files = sorted(root.glob("**/result.json"))
@@ -141,3 +155,38 @@ def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> N
     with pytest.raises(StaleResultError, match="weights"):
         run_cell(cell, root, progress=False)
     assert path.read_text() == saved  # the refusal wrote nothing
+
+
+def test_gradient_estimator_names_its_cells_only_where_it_applies() -> None:
+    base = {"network": "resnet8", "multiplier": "2222"}
+    assert (
+        Cell(**base, mode="behavioral", gradient="ste", gradient_window=5).key == "resnet8/2222/behavioral/ep5-p1000-nall-s0"
+    )  # unchanged
+    assert (
+        Cell(**base, mode="behavioral", gradient="lut-diff", gradient_window=2).key
+        == "resnet8/2222/behavioral/ep5-p1000-nall-glut-diff-H2-s0"
+    )
+    assert Cell(**base, mode="behavioral", gradient="lut-diff", gradient_edge="range").key.endswith("-glut-diff-H2-range-s0")
+    assert Cell(**base, mode="behavioral", gradient="lut-1d").key == "resnet8/2222/behavioral/ep5-p1000-nall-glut-1d-s0"
+    plain = Cell(**base, mode="errormodel", gradient="lut-diff")  # no behavioral layer: nothing to back-propagate through a table
+    assert plain.key == "resnet8/2222/errormodel/ep5-p1000-nall-s0" and plain.retrain_config().gradient == "ste"
+    hybrid = Cell(**base, mode="errormodel", hybrid=0.1, gradient="lut-diff")
+    assert hybrid.key.endswith("-h0.1-glut-diff-H2-s0") and hybrid.retrain_config().gradient == "lut-diff"
+    assert Cell(**base, mode="quant", gradient="lut-1d").retrain_config().gradient == "ste"
+    for bad in ({"gradient": "bogus"}, {"gradient_window": -1}):
+        with pytest.raises(ApproxHilError, match="gradient"):  # checked even where the mode ignores it
+            Cell(**base, mode="quant", **bad)
+    grid = Grid(networks=("digits_cnn",), multipliers=("2222",), modes=("behavioral", "errormodel"), gradient="lut-1d")
+    assert [c.key.split("/")[-1] for c in grid.cells()] == ["ep1-p1000-nall-glut-1d-s0", "ep1-p1000-nall-s0"]
+
+
+def test_report_shows_the_estimator_beside_each_cell(tmp_path: Path) -> None:
+    from approxhil.experiments.report import _gradient_label, _main_fit
+
+    legacy = {"cell": {"fit_samples": 1000}, "config": {"mode": "behavioral"}}  # written before the setting existed
+    ste = {"cell": {"fit_samples": 1000}, "config": {"gradient": "ste", "gradient_window": 2}}
+    diff = {"cell": {"fit_samples": 1000}, "config": {"gradient": "lut-diff", "gradient_window": 4, "gradient_edge": "slope"}}
+    edge = {"cell": {"fit_samples": 1000}, "config": {"gradient": "lut-diff", "gradient_window": 2, "gradient_edge": "range"}}
+    assert [_gradient_label(r) for r in (legacy, ste, diff, edge)] == ["ste", "ste", "lut-diff H=4", "lut-diff H=2 range"]
+    main = _main_fit([legacy, ste, diff])
+    assert main(legacy) and main(ste) and not main(diff)  # figures keep one bar per mode: the straight-through cells

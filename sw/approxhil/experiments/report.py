@@ -5,20 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from approxhil.atomic import write_text
-from approxhil.experiments.grid import load_results
 from approxhil.errors import ApproxHilError
+from approxhil.experiments.grid import load_results
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import MODELS, build_model
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.report import design_report
-from approxhil.rtl.yosys import read_lut_counts
 from approxhil.plots import accuracy_figure, neuron_figure, save_figure
+from approxhil.rtl.yosys import read_lut_counts
 from approxhil.textable import markdown_table
 
 MODES_SHOWN = ("none", "errormodel", "behavioral", "baseline", "awgn")
@@ -46,8 +47,11 @@ def _epoch_seconds(history: list[dict]) -> float | None:
 def _multiplier_rows(luts: dict[str, int]) -> list[dict[str, Any]]:
     """Table 2: our MRE beside the paper's, with the Yosys LUT counts of our netlists where they were written."""
     return [
-        {**{k: r[k] for k in ("design", "paper LUTs")}, "our LUTs (Yosys)": luts.get(r["design"]),
-         **{k: r[k] for k in ("paper MRE %", "MRE %", "MAE", "WCE")}}
+        {
+            **{k: r[k] for k in ("design", "paper LUTs")},
+            "our LUTs (Yosys)": luts.get(r["design"]),
+            **{k: r[k] for k in ("paper MRE %", "MRE %", "MAE", "WCE")},
+        }
         for r in design_report()
     ]
 
@@ -68,8 +72,17 @@ def _accuracy_plot(network: str, rows: list[dict], base: dict | None, path: Path
         return _headline(match[0]["before"] if mode is None else match[0]["after"])
 
     series = {"no retraining": [find(c, None) for c in configs], **{m: [find(c, m) for c in configs] for m in modes}}
-    recal = [next((_headline(r["after_bn"]) for r in rows if r["cell"]["multiplier"] == c and r["cell"]["mode"] == "errormodel" and r.get("after_bn")), None)
-             for c in configs]
+    recal = [
+        next(
+            (
+                _headline(r["after_bn"])
+                for r in rows
+                if r["cell"]["multiplier"] == c and r["cell"]["mode"] == "errormodel" and r.get("after_bn")
+            ),
+            None,
+        )
+        for c in configs
+    ]
     if any(v is not None for v in recal):
         series["errormodel + BN recal"] = recal
     reference = _headline(base["int8"]) if base else None
@@ -104,7 +117,9 @@ def build_report(root: str | Path, out: str | Path, luts: str | Path | None = DE
     results = load_results(root)
     bases = _bases(root)
     if not results and not bases:
-        raise ReportError(f"no finished experiment cells under {root}", fix="check --results (cells are written by `approxhil experiments`)")
+        raise ReportError(
+            f"no finished experiment cells under {root}", fix="check --results (cells are written by `approxhil experiments`)"
+        )
     plots = out / "plots"
     lines = _header(root, results) + _multipliers_section(luts) + _networks_section(bases)
     by_net: dict[str, list[dict]] = defaultdict(list)
@@ -137,7 +152,7 @@ def _multipliers_section(luts_path: str | Path | None) -> list[str]:
         luts = read_lut_counts(luts_path)
     else:
         lines += ["Our LUT counts are not shown: write them with `approxhil rtl yosys --write` (then pass `--luts`).", ""]
-    return lines + [markdown_table(_multiplier_rows(luts)), ""]
+    return [*lines, markdown_table(_multiplier_rows(luts)), ""]
 
 
 def _networks_section(bases: dict[str, dict[str, Any]]) -> list[str]:
@@ -147,21 +162,31 @@ def _networks_section(bases: dict[str, dict[str, Any]]) -> list[str]:
             continue
         b = bases.get(net, {})
         paper = PAPER_TABLE4.get(net, (None, None))
-        rows.append({
-            "network": net,
-            "FP %": _headline(b["float"]) if b else None,
-            "8-bit %": _headline(b["int8"]) if b else None,
-            "FP % (all test)": b["float"].get("test") if b else None,
-            "8-bit % (all test)": b["int8"].get("test") if b else None,
-            "MACs (M)": count_macs(build_model(net), (1, *info.input_shape))["total"] / 1e6,
-            "paper FP/8-bit %": f"{paper[0]} / {paper[1]}" if paper[0] else None,
-            "paper MACs (M)": info.paper_macs / 1e6 if info.paper_macs else None,
-        })
-    return ["## Networks (Table 4)", "", "Accuracies where the network has been evaluated (`base.json` of its results).", "", markdown_table(rows), ""]
+        rows.append(
+            {
+                "network": net,
+                "FP %": _headline(b["float"]) if b else None,
+                "8-bit %": _headline(b["int8"]) if b else None,
+                "FP % (all test)": b["float"].get("test") if b else None,
+                "8-bit % (all test)": b["int8"].get("test") if b else None,
+                "MACs (M)": count_macs(build_model(net), (1, *info.input_shape))["total"] / 1e6,
+                "paper FP/8-bit %": f"{paper[0]} / {paper[1]}" if paper[0] else None,
+                "paper MACs (M)": info.paper_macs / 1e6 if info.paper_macs else None,
+            }
+        )
+    return [
+        "## Networks (Table 4)",
+        "",
+        "Accuracies where the network has been evaluated (`base.json` of its results).",
+        "",
+        markdown_table(rows),
+        "",
+    ]
 
 
 def _cell_order(main: Callable[[dict], bool]) -> Callable[[dict], tuple]:
     """Sort key of a network's cells: paper config order, mode, epochs, the main fit before its variants."""
+
     def order(r: dict) -> tuple:
         config = r["cell"]["multiplier"]
         rank = list(PAPER_CONFIGS).index(config) if config in PAPER_CONFIGS else 99
@@ -176,6 +201,7 @@ def _cell_row(r: dict, reference: float | None) -> dict[str, Any]:
         "multiplier": _label(r["cell"]["multiplier"]),
         "MRE %": r["table"]["metrics"]["mre"],
         "mode": r["cell"]["mode"],
+        "gradient": _gradient_label(r),
         "fit": _fit_label(r["cell"]),
         "epochs": r["cell"]["epochs"],
         "train imgs": r["cell"]["train_subset"] or "all",
@@ -202,9 +228,18 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
             continue
         _accuracy_plot(f"{net}, {epochs} epoch{'s' if epochs > 1 else ''}", shown, base, plots / name)
         figures.append(f"![{net} {epochs} epochs](plots/{name})")
-    lines = [f"## {net}: accuracy recovery (Fig. 6/7)", "", "Seconds per epoch are medians over the run's epochs. \"after + BN recal\": the retrained network after its "
-             "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
-             "(forward passes only; see `approxhil.train.batchnorm`).", "", markdown_table(table), "", *figures, ""]
+    lines = [
+        f"## {net}: accuracy recovery (Fig. 6/7)",
+        "",
+        'Seconds per epoch are medians over the run\'s epochs. "after + BN recal": the retrained network after its '
+        "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
+        "(forward passes only; see `approxhil.train.batchnorm`).",
+        "",
+        markdown_table(table),
+        "",
+        *figures,
+        "",
+    ]
     timing = _timing([r for r in rows if main(r)])
     if timing:
         paper = PAPER_EPOCH_SECONDS.get(net)
@@ -213,8 +248,14 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
     for run in sorted(p for p in (root / net / "cross").glob("*") if p.is_dir()):
         cross = _cross(run)
         if cross:
-            lines += [f"### {net}: cross-evaluation (Table 7), error-model retraining {run.name}", "", "Rows: retrained for; columns: evaluated on.", "",
-                      markdown_table(cross), ""]
+            lines += [
+                f"### {net}: cross-evaluation (Table 7), error-model retraining {run.name}",
+                "",
+                "Rows: retrained for; columns: evaluated on.",
+                "",
+                markdown_table(cross),
+                "",
+            ]
     return lines
 
 
@@ -222,17 +263,28 @@ def _neurons_section(root: Path, plots: Path) -> list[str]:
     neuron_plots = _neuron_plots(root, plots)
     if not neuron_plots:
         return []
-    return ["## Output and error distributions of single neurons (Fig. 3/4)", "",
-            "Exact quantized output vs behavioral-simulation output, and the error with the fitted normal density.", "",
-            *[f"![{p.stem}](plots/{p.name})" for p in neuron_plots], ""]
+    return [
+        "## Output and error distributions of single neurons (Fig. 3/4)",
+        "",
+        "Exact quantized output vs behavioral-simulation output, and the error with the fitted normal density.",
+        "",
+        *[f"![{p.stem}](plots/{p.name})" for p in neuron_plots],
+        "",
+    ]
 
 
 def _rho_section(results: list[dict]) -> list[str]:
     rho = _rho_table(results)
     if not rho:
         return []
-    return ["## Mean ρ(y, ε) per layer (Table 3)", "", "Layers L1… in network order (the first convolution is L1, the dense layer last).", "",
-            markdown_table(rho, floatfmt=".3f"), ""]
+    return [
+        "## Mean ρ(y, ε) per layer (Table 3)",
+        "",
+        "Layers L1… in network order (the first convolution is L1, the dense layer last).",
+        "",
+        markdown_table(rho, floatfmt=".3f"),
+        "",
+    ]
 
 
 def _neuron_plots(root: Path, plots: Path) -> list[Path]:
@@ -250,7 +302,23 @@ def _main_fit(rows: list[dict]) -> Callable[[dict], bool]:
     """Whether a cell uses the grid's main fit (its most common p, fitted once); other fits are variants
     listed in the table but kept out of the figures and timing."""
     p = Counter(r["cell"]["fit_samples"] for r in rows).most_common(1)[0][0]
-    return lambda r: r["cell"]["fit_samples"] == p and not r["cell"].get("refit_every", 0) and not r["cell"].get("hybrid", 0)
+    return lambda r: (
+        r["cell"]["fit_samples"] == p
+        and not r["cell"].get("refit_every", 0)
+        and not r["cell"].get("hybrid", 0)
+        and _gradient_label(r) == "ste"
+    )
+
+
+def _gradient_label(r: dict) -> str:
+    """The backward pass of the cell's behavioral layers (``ste`` for cells from before it was a setting)."""
+    config = r.get("config", {})
+    if config.get("gradient", "ste") == "ste":
+        return "ste"
+    if config["gradient"] != "lut-diff":
+        return config["gradient"]
+    edge = config.get("gradient_edge", "slope")
+    return f"lut-diff H={config['gradient_window']}" + ("" if edge == "slope" else f" {edge}")
 
 
 def _fit_label(cell: dict) -> str:
@@ -283,15 +351,17 @@ def _timing(rows: list[dict]) -> list[dict[str, Any]]:
     out = []
     for (config, epochs), t in per.items():
         if "behavioral" in t and "errormodel" in t:
-            out.append({
-                "multiplier": config,
-                "epochs": epochs,
-                "behavioral s/epoch": t["behavioral"],
-                "errormodel s/epoch": t["errormodel"],
-                "ratio": t["behavioral"] / t["errormodel"],
-                "fit s": t.get("fit"),
-                "fit / errormodel epoch": t["fit"] / t["errormodel"] if t.get("fit") else None,
-            })
+            out.append(
+                {
+                    "multiplier": config,
+                    "epochs": epochs,
+                    "behavioral s/epoch": t["behavioral"],
+                    "errormodel s/epoch": t["errormodel"],
+                    "ratio": t["behavioral"] / t["errormodel"],
+                    "fit s": t.get("fit"),
+                    "fit / errormodel epoch": t["fit"] / t["errormodel"] if t.get("fit") else None,
+                }
+            )
     return out
 
 
