@@ -74,6 +74,16 @@ class GradientPlan:
         return max(self.factors_a[0].shape[1], self.factors_b[0].shape[1])
 
     @cached_property
+    def constant_x_factor_a(self) -> float | None:
+        """The value of ``Ga``'s one activation factor when it is constant (``Ga[x, w] = c·v(w)``: lut-1d), else ``None``."""
+        return _constant(self.factors_a[0])
+
+    @cached_property
+    def constant_w_factor_b(self) -> float | None:
+        """The value of ``Gb``'s one weight factor when it is constant (``Gb[x, w] = c·u(x)``), else ``None``."""
+        return _constant(self.factors_b[1])
+
+    @cached_property
     def zero_row_b(self) -> bool:
         """``Gb(0, w) == 0`` for every ``w``: zero padding then adds nothing to the weight gradient."""
         return not self.gb[OFFSET].any()
@@ -88,6 +98,13 @@ class GradientPlan:
             with self._lock:
                 self._tensors[slot] = hit
         return hit
+
+
+def _constant(factor: np.ndarray) -> float | None:
+    """The value of a single constant factor column (to float64 rounding), else ``None``."""
+    if factor.shape[1] != 1 or np.ptp(factor) > 1e-12 * np.abs(factor).max(initial=0):
+        return None
+    return float(factor.mean())
 
 
 def split(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,27 +237,33 @@ def _factors(g: Tensor, x: Tensor, w: Tensor, plan: GradientPlan, geometry: Geom
     stride, dilation, groups = list(geometry.stride), list(geometry.dilation), geometry.groups
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    xcodes, wcodes = _codes(x), _codes(w)
+    wcodes = _codes(w)
     gx = gw = None
     if need_x:
         ua = plan.tensor("ua", device, lambda: plan.factors_a[0])
         va = plan.tensor("va", device, lambda: plan.factors_a[1])
         r = ua.shape[1]
         weights = _stack(wcodes, va)  # [O, Cg·r, KH, KW]
+        constant = plan.constant_x_factor_a
+        if constant is not None:  # Ga = c·v(w): one transposed convolution with the weights mapped through v
+            gx = torch.nn.grad.conv2d_input(tuple(x.shape), weights * constant, g, stride, list(geometry.padding), dilation, groups)
+            weights = None
         step = max(1, CHUNK_BYTES // max(1, 8 * c * r * h * wd))
         parts = []
-        for b in range(0, n, step):
+        for b in range(0, n if weights is not None else 0, step):
             z = torch.nn.grad.conv2d_input(
                 (min(step, n - b), c * r, h, wd), weights, g[b : b + step], stride, list(geometry.padding), dilation, groups
             )
-            u = ua[xcodes[b : b + step]]  # [n, C, H, W, r]
+            u = ua[_codes(x[b : b + step])]  # [n, C, H, W, r]
             parts.append((z.view(-1, c, r, h, wd) * u.permute(0, 1, 4, 2, 3)).sum(2))
-        gx = torch.cat(parts) if len(parts) > 1 else parts[0]
+        if parts:
+            gx = torch.cat(parts) if len(parts) > 1 else parts[0]
     if need_w:
         ub = plan.tensor("ub", device, lambda: plan.factors_b[0])
         vb = plan.tensor("vb", device, lambda: plan.factors_b[1])
         r = ub.shape[1]
         padding = list(geometry.padding)
+        xcodes = _codes(x)
         if not plan.zero_row_b:  # padding reads Gb(0, w) ≠ 0: pad the codes, not the factors
             xcodes, padding = _codes(pad_input(x, geometry)), [0, 0]
         hp, wp = xcodes.shape[2], xcodes.shape[3]
@@ -250,7 +273,11 @@ def _factors(g: Tensor, x: Tensor, w: Tensor, plan: GradientPlan, geometry: Geom
             inputs = _stack(xcodes[b : b + step], ub)  # [n, C·r, Hp, Wp]
             part = torch.nn.grad.conv2d_weight(inputs, (o, cg * r, kh, kw), g[b : b + step], stride, padding, dilation, groups)
             total = part if total is None else total + part
-        gw = (total.view(o, cg, r, kh, kw) * vb[wcodes].permute(0, 1, 4, 2, 3)).sum(2)
+        constant = plan.constant_w_factor_b
+        if constant is not None:  # Gb = c·u(x): the weight gradient of the activations mapped through u
+            gw = total.view(o, cg, kh, kw) * constant
+        else:
+            gw = (total.view(o, cg, r, kh, kw) * vb[wcodes].permute(0, 1, 4, 2, 3)).sum(2)
     return gx, gw
 
 
