@@ -55,7 +55,7 @@ class _Behavioral(torch.autograd.Function):
     def forward(ctx: Any, xq: Tensor, wq: Tensor, x_int: Tensor, w_int: Tensor, scale: Tensor, layer: ApproxLayerMixin) -> Tensor:  # type: ignore[override]
         y_int = layer.integer_result(x_int, w_int)
         ctx.layer = layer
-        ctx.plan = layer.gradient_plan()
+        ctx.plan = layer.gradient_plan() if any(ctx.needs_input_grad[:2]) else None
         if ctx.plan is None:
             ctx.save_for_backward(xq, wq)
         else:  # int8 codes (a quarter of the float operands' memory) and the steps of this forward
@@ -304,7 +304,8 @@ class ApproxLayerMixin:
         gradient = getattr(self, "gradient", STE)
         if gradient.estimator == "ste":
             return None
-        plan = gradient_plan(self.plan().values, gradient)
+        table = self.plan()
+        plan = gradient_plan(table.values, gradient, table.digest)
         return None if plan.exact else plan
 
     def table_backward(

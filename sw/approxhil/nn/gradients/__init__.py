@@ -54,9 +54,9 @@ _LOCK = threading.Lock()
 _VALUES = np.arange(-128, 128, dtype=np.float64)
 
 
-def gradient_plan(values: np.ndarray, gradient: Gradient) -> GradientPlan:
-    """The (cached) gradient plan of an oriented int table for ``gradient``."""
-    key = (table_sha256(np.ascontiguousarray(values, dtype=np.int32)), gradient)
+def gradient_plan(values: np.ndarray, gradient: Gradient, digest: str | None = None) -> GradientPlan:
+    """The (cached) gradient plan of an oriented int table for ``gradient`` (``digest``: the table's sha256, if known)."""
+    key = (digest or table_sha256(np.ascontiguousarray(values, dtype=np.int32)), gradient)
     with _LOCK:
         plan = _PLANS.get(key)
     if plan is None:
