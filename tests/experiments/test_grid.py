@@ -166,11 +166,11 @@ def test_gradient_estimator_names_its_cells_only_where_it_applies() -> None:
         Cell(**base, mode="behavioral", gradient="lut-diff", gradient_window=2).key
         == "resnet8/2222/behavioral/ep5-p1000-nall-glut-diff-H2-s0"
     )
-    assert Cell(**base, mode="behavioral", gradient="lut-diff", gradient_edge="range").key.endswith("-glut-diff-H2-range-s0")
+    assert Cell(**base, mode="behavioral", gradient="lut-diff", gradient_edge="range").key.endswith("-glut-diff-H4-range-s0")
     assert Cell(**base, mode="behavioral", gradient="lut-1d").key == "resnet8/2222/behavioral/ep5-p1000-nall-glut-1d-s0"
     plain = Cell(**base, mode="errormodel", gradient="lut-diff")  # no behavioral layer: nothing to back-propagate through a table
     assert plain.key == "resnet8/2222/errormodel/ep5-p1000-nall-s0" and plain.retrain_config().gradient == "ste"
-    hybrid = Cell(**base, mode="errormodel", hybrid=0.1, gradient="lut-diff")
+    hybrid = Cell(**base, mode="errormodel", hybrid=0.1, gradient="lut-diff", gradient_window=2)
     assert hybrid.key.endswith("-h0.1-glut-diff-H2-s0") and hybrid.retrain_config().gradient == "lut-diff"
     assert Cell(**base, mode="quant", gradient="lut-1d").retrain_config().gradient == "ste"
     for bad in ({"gradient": "bogus"}, {"gradient_window": -1}):

@@ -129,7 +129,7 @@ def test_settings_are_validated() -> None:
         with pytest.raises(ConfigError):
             Gradient(**bad)
     assert Gradient(estimator="lut-diff", window=3).suffix == "-glut-diff-H3" and Gradient().suffix == ""
-    assert Gradient(estimator="lut-diff", edge="range").label == "lut-diff H=2 range"
+    assert Gradient(estimator="lut-diff", window=2, edge="range").label == "lut-diff H=2 range"
 
 
 # --------------------------------------------------------------------------- backends against the reference

@@ -31,6 +31,6 @@ def test_retrain_notebook_runs(tmp_path: Path) -> None:
     )
     text = out.read_text()
     assert "approximate (after)" in text
-    assert "behavioral retraining, ste:" in text and "behavioral retraining, lut-diff H=2:" in text
+    assert "behavioral retraining, ste:" in text and "behavioral retraining, lut-diff H=4:" in text
     assert (tmp_path / "nb" / "error_model.pt").is_file()
     assert (tmp_path / "nb" / "error_model_hil.pt").is_file() and "equals the table above: True" in text

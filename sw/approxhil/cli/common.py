@@ -18,7 +18,7 @@ GradientOption = Annotated[
     typer.Option("--gradient", help="backward pass of the behavioral layers: ste (straight-through) | lut-diff | lut-1d (from the table)"),
 ]
 #: The default half window, written here so that ``approxhil --help`` does not import torch.
-WINDOW_DEFAULT = 2
+WINDOW_DEFAULT = 4
 GradientWindow = Annotated[int, typer.Option("--gradient-window", help="lut-diff: half window H of the smoothing (2H + 1 codes)")]
 
 

@@ -39,8 +39,8 @@ from approxhil.tables import table_sha256
 
 ESTIMATORS = ("ste", "lut-diff", "lut-1d")
 EDGES = ("slope", "one-sided", "range")
-#: Half window ``H`` of ``lut-diff`` (chosen by measurement: docs/experiments.md, "Gradients").
-DEFAULT_WINDOW = 2
+#: Half window ``H`` of ``lut-diff``: 2H + 1 = 9 codes, chosen by measurement (docs/experiments.md, "Gradients").
+DEFAULT_WINDOW = 4
 DEFAULT_EDGE = "slope"
 #: Largest half window: the smoothed line must keep at least two interior codes (255 − 2H ≥ 129).
 MAX_WINDOW = 63
