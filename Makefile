@@ -3,7 +3,7 @@ PYTHON ?= python3
 PYTEST_WORKERS ?= auto
 STAMP := .make/installed
 
-.PHONY: install demo test bench experiments report bitstream clean
+.PHONY: install demo test lint bench experiments report bitstream clean
 
 install: $(STAMP)
 
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml scripts/install.sh
 demo: install
 	$(PYTHON) -m approxhil demo
 
-test: install
+test: install lint
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 bench: install
 	$(PYTHON) -m bench

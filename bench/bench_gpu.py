@@ -25,8 +25,13 @@ def _engine_rows(quick: bool, device: torch.device) -> list[dict]:
     x = torch.randint(-128, 128, (BATCH, 64, 32, 32), device=device).float()
     w = torch.randint(-128, 128, (64, 64, 3, 3), device=device).float()
     macs = BATCH * 64 * 32 * 32 * 64 * 9
-    cases = (("gather-cuda", random_table(), 1e12), ("gather-gpu", random_table(), 1e12),
-             ("lowrank-gpu", golden_table("3330"), 2e12), ("auto", random_table(), 1e12), ("auto", golden_table("3330"), 2e12))
+    cases = (
+        ("gather-cuda", random_table(), 1e12),
+        ("gather-gpu", random_table(), 1e12),
+        ("lowrank-gpu", golden_table("3330"), 2e12),
+        ("auto", random_table(), 1e12),
+        ("auto", golden_table("3330"), 2e12),
+    )
     for engine_name, table, target in cases:
         plan = plan_for(oriented_values(table))
         try:
@@ -44,16 +49,32 @@ def _engine_rows(quick: bool, device: torch.device) -> list[dict]:
             best = min(best, time.perf_counter() - start)
         rate = macs / best
         label = engine_name if engine_name != "auto" else f"auto ({engine.name})"
-        rows.append({"benchmark": f"GPU {label}", "metric": f"table-lookup MAC/s ({table.name}, 64x64x3x3 conv, batch 64)",
-                     "value": rate, "target": f">= {target:.0e}", "ok": rate >= target})
+        rows.append(
+            {
+                "benchmark": f"GPU {label}",
+                "metric": f"table-lookup MAC/s ({table.name}, 64x64x3x3 conv, batch 64)",
+                "value": rate,
+                "target": f">= {target:.0e}",
+                "ok": rate >= target,
+            }
+        )
     return rows
 
 
 def run(quick: bool = False) -> list[dict]:
     if not torch.cuda.is_available():
-        return [{"benchmark": "GPU", "metric": "engines and error-model step times on CUDA", "value": "no CUDA device here (see docs/benchmarks-gpu.md)"}]
+        return [
+            {
+                "benchmark": "GPU",
+                "metric": "engines and error-model step times on CUDA",
+                "value": "no CUDA device here (see docs/benchmarks-gpu.md)",
+            }
+        ]
     device = torch.device("cuda")
     name = torch.cuda.get_device_name(device)
     rows = _engine_rows(quick, device)
-    rows += [{**row, "benchmark": f"GPU {row['benchmark']}", "metric": f"{row['metric']} [{name}]"} for row in bench_errormodel.measure(quick, device)]
+    rows += [
+        {**row, "benchmark": f"GPU {row['benchmark']}", "metric": f"{row['metric']} [{name}]"}
+        for row in bench_errormodel.measure(quick, device)
+    ]
     return rows

@@ -48,6 +48,9 @@ _EXPORTS = {
     "RetrainConfig": "approxhil.train",
     "layer_fidelity": "approxhil.train.hybrid",
     "approx_layers": "approxhil.nn",
+    "Gradient": "approxhil.nn.gradients",
+    "set_gradient": "approxhil.nn.gradients",
+    "gradient_tables": "approxhil.nn.gradients",
     # hardware in the loop
     "open_backend": "approxhil.hil",
     "measure_table": "approxhil.hil",

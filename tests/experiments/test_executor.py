@@ -14,6 +14,7 @@ from pathlib import Path
 import distributed  # the dask extra, which `make install` installs: these tests must not skip silently
 import pytest
 import torch
+
 from approxhil.errors import ApproxHilError
 from approxhil.experiments import Grid, run_grid
 from approxhil.experiments import executor as ex

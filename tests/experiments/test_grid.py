@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from approxhil.errors import ApproxHilError
 from approxhil.experiments import Cell, Grid, build_report, load_results, run_grid
 
@@ -115,6 +116,7 @@ def test_parallel_jobs_fill_the_same_cells(tmp_path: Path) -> None:
 def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
     """A finished cell records what it was computed from; a rerun with anything changed is refused, never answered."""
     import torch
+
     from approxhil.experiments.grid import StaleResultError
     from approxhil.experiments.runner import run_cell
     from approxhil.workflow import float_network, prepare, save_network
@@ -153,3 +155,38 @@ def test_finished_cells_are_reused_only_for_the_same_inputs(tmp_path: Path) -> N
     with pytest.raises(StaleResultError, match="weights"):
         run_cell(cell, root, progress=False)
     assert path.read_text() == saved  # the refusal wrote nothing
+
+
+def test_gradient_estimator_names_its_cells_only_where_it_applies() -> None:
+    base = {"network": "resnet8", "multiplier": "2222"}
+    assert (
+        Cell(**base, mode="behavioral", gradient="ste", gradient_window=5).key == "resnet8/2222/behavioral/ep5-p1000-nall-s0"
+    )  # unchanged
+    assert (
+        Cell(**base, mode="behavioral", gradient="lut-diff", gradient_window=2).key
+        == "resnet8/2222/behavioral/ep5-p1000-nall-glut-diff-H2-s0"
+    )
+    assert Cell(**base, mode="behavioral", gradient="lut-diff", gradient_edge="range").key.endswith("-glut-diff-H4-range-s0")
+    assert Cell(**base, mode="behavioral", gradient="lut-1d").key == "resnet8/2222/behavioral/ep5-p1000-nall-glut-1d-s0"
+    plain = Cell(**base, mode="errormodel", gradient="lut-diff")  # no behavioral layer: nothing to back-propagate through a table
+    assert plain.key == "resnet8/2222/errormodel/ep5-p1000-nall-s0" and plain.retrain_config().gradient == "ste"
+    hybrid = Cell(**base, mode="errormodel", hybrid=0.1, gradient="lut-diff", gradient_window=2)
+    assert hybrid.key.endswith("-h0.1-glut-diff-H2-s0") and hybrid.retrain_config().gradient == "lut-diff"
+    assert Cell(**base, mode="quant", gradient="lut-1d").retrain_config().gradient == "ste"
+    for bad in ({"gradient": "bogus"}, {"gradient_window": -1}):
+        with pytest.raises(ApproxHilError, match="gradient"):  # checked even where the mode ignores it
+            Cell(**base, mode="quant", **bad)
+    grid = Grid(networks=("digits_cnn",), multipliers=("2222",), modes=("behavioral", "errormodel"), gradient="lut-1d")
+    assert [c.key.split("/")[-1] for c in grid.cells()] == ["ep1-p1000-nall-glut-1d-s0", "ep1-p1000-nall-s0"]
+
+
+def test_report_shows_the_estimator_beside_each_cell(tmp_path: Path) -> None:
+    from approxhil.experiments.report import _gradient_label, _main_fit
+
+    legacy = {"cell": {"fit_samples": 1000}, "config": {"mode": "behavioral"}}  # written before the setting existed
+    ste = {"cell": {"fit_samples": 1000}, "config": {"gradient": "ste", "gradient_window": 2}}
+    diff = {"cell": {"fit_samples": 1000}, "config": {"gradient": "lut-diff", "gradient_window": 4, "gradient_edge": "slope"}}
+    edge = {"cell": {"fit_samples": 1000}, "config": {"gradient": "lut-diff", "gradient_window": 2, "gradient_edge": "range"}}
+    assert [_gradient_label(r) for r in (legacy, ste, diff, edge)] == ["ste", "ste", "lut-diff H=4", "lut-diff H=2 range"]
+    main = _main_fit([legacy, ste, diff])
+    assert main(legacy) and main(ste) and not main(diff)  # figures keep one bar per mode: the straight-through cells

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 import torch
+from nn_reference import conv_reference, linear_reference
 
 from approxhil.multipliers import PAPER_CONFIGS, golden_table
 from approxhil.nn.engines import LINEAR, Geometry, get_engine, plan_for
 from approxhil.nn.multiplier import oriented_values
-from nn_reference import conv_reference, linear_reference
 
 #: Engines that compute CPU tensors (the ``-gpu`` ones are torch ops that run on any device).
 CPU_ENGINES = ["lowrank", "lowrank-f32", "gather", "lowrank-gpu", "gather-gpu"]
@@ -50,7 +50,7 @@ def operands(xs, ws, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, w
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(table: str, case: int) -> np.ndarray:
     """Brute-force result of ``CONV_CASES[case]`` (or the linear case for ``case == len(CONV_CASES)``)."""
     values = table_values(table)
@@ -78,5 +78,15 @@ def require_exact(name: str, table: str = "3330", device: str = "cpu") -> None:
         pytest.skip(f"{name} is not exact or not available here: {reason}")
 
 
-__all__ = ["CONV_CASES", "CPU_ENGINES", "LINEAR_CASE", "TABLES", "all_cases", "operands", "reference",
-           "require_exact", "table_values", "PAPER_CONFIGS"]
+__all__ = [
+    "CONV_CASES",
+    "CPU_ENGINES",
+    "LINEAR_CASE",
+    "PAPER_CONFIGS",
+    "TABLES",
+    "all_cases",
+    "operands",
+    "reference",
+    "require_exact",
+    "table_values",
+]

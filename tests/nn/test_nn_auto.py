@@ -7,10 +7,10 @@ import os
 
 import pytest
 import torch
+from engine_cases import operands, table_values
 
 from approxhil.nn import ApproxConv2d
 from approxhil.nn.engines import Geometry, auto, get_engine, plan_for, select_engine, tuning
-from engine_cases import operands, table_values
 
 CPU = torch.device("cpu")
 #: One layer large enough to be measured: 8 x 16 x 16 x 16 input, 16 3x3 filters (4.7M lookups).
@@ -60,7 +60,7 @@ def test_a_layer_records_the_engine_auto_chose(cache) -> None:
     layer = ApproxConv2d(16, 16, 3, padding=1, multiplier="3330")
     layer.act_quant.set_delta(0.05)
     layer(torch.randn(X_SHAPE))
-    plan, x, w, key = _layer()
+    _plan, _x, _w, key = _layer()
     assert layer.engine_used == auto.decisions()[key]["engine"]
 
 

@@ -77,7 +77,7 @@ def test_per_layer_multipliers_and_exclusions(tmp_path) -> None:
     path = golden_table("2222").save(tmp_path / "m.npz")
     model = approximate(Net(), {"stem": "1100", "head": str(path)}, exclude=["body.*"])
     layers = approx_layers(model)
-    assert {n: l.multiplier_name for n, l in layers.items()} == {"stem": "1100", "head": "2222"}
+    assert {n: layer.multiplier_name for n, layer in layers.items()} == {"stem": "1100", "head": "2222"}
     assert type(model.body[1]) is nn.Conv2d
     with pytest.raises(SpecError, match="no entry for layers"):
         approximate(Net(), {"stem": "1100"})
@@ -89,13 +89,13 @@ def test_per_layer_multipliers_and_exclusions(tmp_path) -> None:
 
 def test_group_switches() -> None:
     model = approximate(Net(), None)
-    assert all(l.mode == "quant" and l.table is None for l in approx_layers(model).values())
+    assert all(layer.mode == "quant" and layer.table is None for layer in approx_layers(model).values())
     set_multiplier(model, "2220")
     set_mode(model, "behavioral")
-    assert {l.multiplier_name for l in approx_layers(model).values()} == {"2220"}
-    assert {l.mode for l in approx_layers(model).values()} == {"behavioral"}
+    assert {layer.multiplier_name for layer in approx_layers(model).values()} == {"2220"}
+    assert {layer.mode for layer in approx_layers(model).values()} == {"behavioral"}
     again = approximate(model, "3333", inplace=True, engine="gather")
-    assert {(l.multiplier_name, l.engine) for l in approx_layers(again).values()} == {("3333", "gather")}
+    assert {(layer.multiplier_name, layer.engine) for layer in approx_layers(again).values()} == {("3333", "gather")}
     with pytest.raises(LayerError, match="unknown mode"):
         set_mode(model, "exact")
 
@@ -142,8 +142,11 @@ def test_behavioral_model_trains_and_matches_engines() -> None:
     calibrate(model, [_batch()])
     model.eval()
     outputs = {}
-    exact_here = [e for e in ("lowrank", "lowrank-f32", "gather", "gather-gpu")
-                  if get_engine(e).unavailable(plan_for(oriented_values(golden_table("3330"))), torch.device("cpu")) is None]
+    exact_here = [
+        e
+        for e in ("lowrank", "lowrank-f32", "gather", "gather-gpu")
+        if get_engine(e).unavailable(plan_for(oriented_values(golden_table("3330"))), torch.device("cpu")) is None
+    ]
     assert {"lowrank-f32", "gather", "gather-gpu"} <= set(exact_here)
     for engine in exact_here:
         for layer in approx_layers(model).values():

@@ -15,10 +15,10 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
-from approxhil.nn.engines import Geometry, gpu_kernel, plan_for
 from engine_cases import CONV_CASES, all_cases, operands, reference, table_values
 from nn_reference import conv_reference
+
+from approxhil.nn.engines import Geometry, gpu_kernel, plan_for
 
 SHIM = r"""
 #include <algorithm>
@@ -79,8 +79,12 @@ def emulator(request, tmp_path_factory) -> ctypes.CDLL:
     source.write_text(SHIM + gpu_kernel.SOURCE + RUNNER)
     library = folder / "kernel.so"
     flags = ["-DTABLE_GLOBAL"] if request.param == "global" else []
-    proc = subprocess.run([compiler, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", *flags, str(source), "-o",
-                           str(library)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [compiler, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", *flags, str(source), "-o", str(library)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0 and "barrier" in proc.stderr:
         pytest.skip(f"{compiler} lacks C++20 <barrier>: {proc.stderr[-300:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from engine_cases import CPU_ENGINES, TABLES, all_cases, operands, reference, require_exact, table_values
 
 from approxhil.errors import SpecError
-from approxhil.nn.engines import Geometry, engine_names, get_engine, plan_for, select_engine
-from approxhil.nn.engines import floatconv, gather, lowrank, native
+from approxhil.nn.engines import Geometry, engine_names, floatconv, gather, get_engine, lowrank, native, plan_for, select_engine
 from approxhil.nn.errors import EngineError
-from engine_cases import CPU_ENGINES, TABLES, all_cases, operands, reference, require_exact, table_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,8 +163,7 @@ def test_without_vnni_lowrank_is_refused_and_auto_stays_exact() -> None:
         "        assert np.array_equal(e(x, w, plan, g).long().numpy(), reference('3330', case)), (name, case)\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "sw"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": os.pathsep.join([str(ROOT / "sw"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
 
@@ -189,8 +187,7 @@ def test_without_a_compiler_gather_is_refused_and_auto_uses_other_exact_engines(
                 assert np.array_equal(got.long().numpy(), reference(table, case)), (engine.name, table, case)
         x, w = operands((2, 3, 5, 5), (4, 3, 3, 3), 1)
         lut = torch.randint(-128, 128, (256, 5), dtype=torch.int8)
-        assert torch.equal(lowrank._stack_input(x, lut).float() - 128,
-                           floatconv._stack_input(x, lut.float()))  # both torch paths agree
+        assert torch.equal(lowrank._stack_input(x, lut).float() - 128, floatconv._stack_input(x, lut.float()))  # both torch paths agree
     finally:
         native.library.cache_clear()
 
@@ -254,8 +251,12 @@ def test_portable_build_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _selftest_binary(compiler: list[str], tmp_path: Path, name: str) -> Path:
     out = tmp_path / name
-    proc = subprocess.run([*compiler, "-O3", "-std=gnu99", "-o", str(out), str(ROOT / "tests" / "nn" / "kernels_selftest.c"),
-                           str(native.SOURCE)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*compiler, "-O3", "-std=gnu99", "-o", str(out), str(ROOT / "tests" / "nn" / "kernels_selftest.c"), str(native.SOURCE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
@@ -268,8 +269,10 @@ def test_kernel_selftest_portable_build(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(not shutil.which("aarch64-linux-gnu-gcc") or not shutil.which("qemu-aarch64"),
-                    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt: gcc-aarch64-linux-gnu qemu-user)")
+@pytest.mark.skipif(
+    not shutil.which("aarch64-linux-gnu-gcc") or not shutil.which("qemu-aarch64"),
+    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt: gcc-aarch64-linux-gnu qemu-user)",
+)
 def test_kernel_selftest_aarch64(tmp_path: Path) -> None:
     """The same self-test cross-compiled for aarch64 (plain -O3) and run under qemu: the kernels are portable C."""
     binary = _selftest_binary(["aarch64-linux-gnu-gcc", "-static"], tmp_path, "selftest-aarch64")

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from engine_cases import require_exact
+from nn_reference import conv_reference, linear_reference
 from torch import nn
 
 from approxhil.errors import TableError
@@ -17,8 +19,6 @@ from approxhil.multipliers import golden_table
 from approxhil.nn import ApproxConv2d, ApproxLinear, LayerError, approximate
 from approxhil.nn.errors import EngineError
 from approxhil.quant import CalibrationError
-from engine_cases import require_exact
-from nn_reference import conv_reference, linear_reference
 
 
 def _conv(multiplier="3330", **kwargs) -> ApproxConv2d:
@@ -44,7 +44,7 @@ def test_constructors_keep_torch_signatures() -> None:
         mine = list(inspect.signature(ours).parameters.values())
         base = list(inspect.signature(theirs).parameters.values())
         assert [(p.name, p.default) for p in mine[: len(base)]] == [(p.name, p.default) for p in base]
-        assert [p.name for p in mine[len(base):]] == ["multiplier", "mode", "engine", "operand_a"]
+        assert [p.name for p in mine[len(base) :]] == ["multiplier", "mode", "engine", "operand_a"]
     layer = ApproxConv2d(3, 8, 3, 1, 1)  # positional, as for nn.Conv2d
     assert (layer.padding, layer.mode, layer.table) == ((1, 1), "quant", None)
     assert ApproxConv2d(3, 8, 3, multiplier="1100").mode == "behavioral"
@@ -78,7 +78,7 @@ def test_behavioral_linear_is_bit_exact_with_extra_dims() -> None:
 def test_identity_table_equals_exact_8bit_layer() -> None:
     layer = _conv(multiplier="0000")
     x = _x(2, 4, 7, 6)
-    x_int, w_int, scale = layer.int_operands(x)
+    x_int, w_int, _scale = layer.int_operands(x)
     exact = F.conv2d(x_int.double(), w_int.double(), None, (2, 1), 1, (1, 2), 2)
     assert torch.equal(layer.integer_output(x_int, w_int).double(), exact)
     behavioral = layer(x)

@@ -60,9 +60,15 @@ def test_fit_on_cuda_equals_fit_on_cpu(float_digits, digits) -> None:
 @pytest.mark.parametrize("mode", ["errormodel", "behavioral"])
 def test_retraining_on_cuda_saves_a_network_the_cpu_evaluates_alike(float_digits, digits, mode: str, tmp_path: Path) -> None:
     approx = _approx(float_digits, digits, "2222").to(CUDA)
-    em = fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 300, progress=False) if mode == "errormodel" else None
+    em = (
+        fit_error_model(approx, make_batches("digits_cnn", digits.train, 100, train=False), 300, progress=False)
+        if mode == "errormodel"
+        else None
+    )
     config = RetrainConfig(mode=mode, epochs=2, lr=1e-3, device="cuda")
-    record = retrain(approx, make_batches("digits_cnn", digits.train, 64, train=True), config, workdir=tmp_path, error_model=em, progress=False)
+    record = retrain(
+        approx, make_batches("digits_cnn", digits.train, 64, train=True), config, workdir=tmp_path, error_model=em, progress=False
+    )
     assert record["complete"] and record["machine"].get("gpu") and model_device(approx).type == "cuda"
     tests = make_batches("digits_cnn", digits.test, 256, train=False)
     on_gpu = evaluate(approx, tests)
@@ -79,3 +85,19 @@ def test_grid_cell_runs_on_cuda(tmp_path: Path) -> None:
     assert result["machine"].get("gpu") and result["after"]["test"] > 50 and result["after_bn"]["test"] > 50
     saved = json.loads((cell.folder(tmp_path) / "result.json").read_text())
     assert saved["after"] == result["after"]
+
+
+@pytest.mark.parametrize("estimator", ["lut-diff", "lut-1d"])
+def test_table_gradients_on_cuda_equal_the_cpu_ones(float_digits, digits, estimator: str) -> None:
+    """The table-derived backward on CUDA (float factors or torch gathers) gives the CPU's gradients."""
+    from approxhil.nn.gradients import set_gradient
+
+    cpu = set_gradient(_approx(float_digits, digits, "2222"), estimator)
+    gpu = copy.deepcopy(cpu).to(CUDA)
+    x, y = next(iter(make_batches("digits_cnn", digits.train, 64, train=False)))
+    for model, device in ((cpu, "cpu"), (gpu, CUDA)):
+        model.train()
+        torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+    for (name, a), b in zip(cpu.named_parameters(), gpu.parameters()):
+        torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=1e-3, atol=1e-5, msg=name)
+    assert all(layer.gradient_backend is not None for layer in approx_layers(gpu).values())

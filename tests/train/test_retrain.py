@@ -13,6 +13,7 @@ from approxhil.errormodel.fit import fit_error_model
 from approxhil.nn import approx_layers
 from approxhil.train import RetrainConfig, apply_mode, evaluate, retrain
 from approxhil.train.checkpoint import CheckpointError
+from approxhil.train.config import ConfigError
 from approxhil.workflow import accuracies, approximate_network, make_batches
 
 
@@ -154,3 +155,42 @@ def test_hybrid_keeps_the_behavioral_simulation_where_the_model_is_poor(float_di
     chosen = select_behavioral_layers(record["hybrid"]["fidelity"], tolerance)  # measured on HYBRID_SAMPLES images
     assert chosen and record["hybrid"]["behavioral_layers"] == list(chosen) and record["config"]["behavioral_layers"] == chosen
     assert all(layer.mode == "behavioral" for layer in approx_layers(approx).values())
+
+
+def test_gradient_settings_are_validated_in_the_config() -> None:
+    config = RetrainConfig(mode="behavioral", gradient="lut-diff", gradient_window=3)
+    assert config.gradient_spec.label == "lut-diff H=3" and config.to_dict()["gradient"] == "lut-diff"
+    assert RetrainConfig().gradient == "ste"
+    for bad in ({"gradient": "bogus"}, {"gradient_window": -1}, {"gradient_window": 64}, {"gradient_edge": "wrap"}):
+        with pytest.raises(ConfigError, match="gradient"):
+            RetrainConfig(mode="behavioral", **bad)
+
+
+def test_table_gradients_train_and_change_the_result(float_digits, digits) -> None:
+    """Behavioral retraining with lut-diff and lut-1d trains (finite loss, moved weights) and differs from STE;
+    the estimator is what the layers back-propagate with."""
+    batches = make_batches("digits_cnn", digits.train.subset(256), 64, train=True, seed=1)
+    weights = {}
+    for estimator in ("ste", "lut-diff", "lut-1d"):
+        approx = _approx(float_digits, digits)
+        start = approx_layers(approx)["conv1"].weight.detach().clone()
+        config = RetrainConfig(mode="behavioral", epochs=1, lr=1e-3, gradient=estimator)
+        record = retrain(approx, batches, config, progress=False)
+        assert np.isfinite(record["history"][0]["loss"]) and record["config"]["gradient"] == estimator
+        layers = approx_layers(approx)
+        assert all(layer.gradient.estimator == estimator for layer in layers.values())
+        assert all((layer.gradient_backend is None) == (estimator == "ste") for layer in layers.values())
+        weights[estimator] = layers["conv1"].weight.detach()
+        assert not torch.equal(weights[estimator], start)
+    assert not torch.allclose(weights["lut-diff"], weights["ste"]) and not torch.allclose(weights["lut-1d"], weights["ste"])
+
+
+def test_hybrid_errormodel_uses_the_estimator_in_its_behavioral_layers(float_digits, digits) -> None:
+    approx = _approx(float_digits, digits)
+    fit_batches = make_batches("digits_cnn", digits.train, 100, train=False)
+    em = fit_error_model(approx, fit_batches, 200, progress=False)
+    config = RetrainConfig(mode="errormodel", epochs=1, behavioral_layers=("conv1",), gradient="lut-diff")
+    retrain(approx, make_batches("digits_cnn", digits.train.subset(128), 64, train=True), config, error_model=em, progress=False)
+    backends = {name: layer.gradient_backend for name, layer in approx_layers(approx).items()}
+    assert backends.pop("conv1") is not None  # the behavioral layer back-propagated through the table's derivatives
+    assert all(b is None for b in backends.values())  # the modelled layers through their own forward

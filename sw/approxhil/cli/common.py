@@ -13,6 +13,13 @@ Encoding = Annotated[str | None, typer.Option(help="unsigned | sign-magnitude (d
 Timeout = Annotated[float, typer.Option(help="seconds before a build or simulation is stopped")]
 Weights = Annotated[Path | None, typer.Option(help="network weights (.h5 Keras ResNet8 or a saved state); default: the pretrained ResNet8")]
 Data = Annotated[Path | None, typer.Option(help="data location (CIFAR-10 batches folder, archive or npz)")]
+GradientOption = Annotated[
+    str,
+    typer.Option("--gradient", help="backward pass of the behavioral layers: ste (straight-through) | lut-diff | lut-1d (from the table)"),
+]
+#: The default half window, written here so that ``approxhil --help`` does not import torch.
+WINDOW_DEFAULT = 4
+GradientWindow = Annotated[int, typer.Option("--gradient-window", help="lut-diff: half window H of the smoothing (2H + 1 codes)")]
 
 
 def write_table(output: Path, table: object, note: str = "") -> None:

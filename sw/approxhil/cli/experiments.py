@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from approxhil import api
+from approxhil.cli.common import WINDOW_DEFAULT, GradientOption, GradientWindow
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -26,6 +27,8 @@ def experiments(
     hybrid: float = typer.Option(
         0.0, help="errormodel cells: behavioral simulation in layers whose error model raises the loss by more than this fraction"
     ),
+    gradient: GradientOption = "ste",
+    gradient_window: GradientWindow = WINDOW_DEFAULT,
     data: Path | None = typer.Option(None, help="CIFAR-10 location (batches folder, archive or npz)"),
     results: Path = typer.Option(Path("results"), help="results root (cells are resumed, never overwritten)"),
     device: str = typer.Option("cpu"),
@@ -55,6 +58,8 @@ def experiments(
         cross=_split(cross),
         refit_every=refit_every,
         hybrid=hybrid,
+        gradient=gradient,
+        gradient_window=gradient_window,
     )
     api.run_grid(grid, results, data, device, jobs=jobs, executor=executor, address=address, threads=threads)
     if report:

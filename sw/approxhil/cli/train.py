@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from approxhil import api
-from approxhil.cli.common import Data, Weights
+from approxhil.cli.common import WINDOW_DEFAULT, Data, GradientOption, GradientWindow, Weights
 
 
 def fit(
@@ -38,6 +38,8 @@ def retrain(
     train_subset: int | None = typer.Option(None, help="retrain on the first N training images"),
     refit_every: int = typer.Option(0, help="refit the error model every N epochs (0: once, as the paper)"),
     hybrid: float = typer.Option(0.0, help="behavioral simulation in layers whose error model raises the loss by more than this fraction"),
+    gradient: GradientOption = "ste",
+    gradient_window: GradientWindow = WINDOW_DEFAULT,
     weights: Weights = None,
     data: Data = None,
     results: Path = typer.Option(Path("results"), help="results root; the run's folder is resumed if interrupted"),
@@ -54,6 +56,8 @@ def retrain(
         train_subset=train_subset,
         refit_every=refit_every,
         hybrid=hybrid,
+        gradient=gradient,
+        gradient_window=gradient_window,
     )
     em = api.ErrorModel.load(error_model) if error_model is not None else None
     result = api.run_cell(cell, results, data, device, weights=weights, error_model=em)

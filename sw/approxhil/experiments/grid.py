@@ -16,6 +16,7 @@ from typing import Any
 from approxhil.errors import ApproxHilError
 from approxhil.multipliers.compose import PAPER_CONFIGS
 from approxhil.multipliers.spec import parse_multiplier
+from approxhil.nn.gradients.estimators import DEFAULT_EDGE, DEFAULT_WINDOW, STE, Gradient
 from approxhil.train.config import ConfigError, RetrainConfig
 
 RESULT = "result.json"
@@ -26,7 +27,9 @@ class Cell:
     """One experiment: retrain ``network`` approximated with ``multiplier`` in ``mode``.
 
     The retraining settings are validated by :class:`RetrainConfig` (:meth:`retrain_config`), the
-    multiplier by its parser; only ``train_subset`` is checked here.
+    multiplier by its parser; only ``train_subset`` is checked here. ``gradient`` (with ``gradient_window``)
+    is the backward pass of the layers that run the behavioral simulation: it applies to behavioral cells and
+    to hybrid error-model cells, and names the cell's folder only where it applies and is not ``ste``.
     """
 
     network: str
@@ -38,19 +41,24 @@ class Cell:
     train_subset: int | None = None
     refit_every: int = 0
     hybrid: float = 0.0
+    gradient: str = "ste"
+    gradient_window: int = DEFAULT_WINDOW
+    gradient_edge: str = DEFAULT_EDGE
 
     def __post_init__(self) -> None:
         parse_multiplier(self.multiplier)
-        self._config(self.refit_every, self.hybrid, "cpu")  # every setting as given, also those the mode ignores
+        self._config(self.refit_every, self.hybrid, self.gradient, "cpu")  # every setting as given, also those the mode ignores
         if self.train_subset is not None and self.train_subset < 1:
             raise ConfigError(f"train subset must be >= 1 image, got {self.train_subset}", fix="omit it to retrain on every training image")
 
     def retrain_config(self, device: str = "cpu") -> RetrainConfig:
-        """The cell's retraining settings; refit and hybrid apply to error-model cells only."""
+        """The cell's retraining settings; refit and hybrid apply to error-model cells only, the gradient
+        estimator to cells with behavioral layers (:attr:`gradient_applies`)."""
         fitted = self.mode == "errormodel"
-        return self._config(self.refit_every if fitted else 0, self.hybrid if fitted else 0.0, device)
+        gradient = self.gradient if self.gradient_applies else "ste"
+        return self._config(self.refit_every if fitted else 0, self.hybrid if fitted else 0.0, gradient, device)
 
-    def _config(self, refit_every: int, hybrid: float, device: str) -> RetrainConfig:
+    def _config(self, refit_every: int, hybrid: float, gradient: str, device: str) -> RetrainConfig:
         return RetrainConfig(
             mode=self.mode,
             epochs=self.epochs,
@@ -58,8 +66,21 @@ class Cell:
             fit_samples=self.fit_samples,
             refit_every=refit_every,
             hybrid=hybrid,
+            gradient=gradient,
+            gradient_window=self.gradient_window,
+            gradient_edge=self.gradient_edge,
             device=device,
         )
+
+    @property
+    def gradient_applies(self) -> bool:
+        """Whether some layer runs the behavioral simulation while retraining (so has a backward to choose)."""
+        return self.mode == "behavioral" or (self.mode == "errormodel" and self.hybrid > 0)
+
+    @property
+    def gradient_spec(self) -> Gradient:
+        """The backward pass of the cell's behavioral layers (``ste`` where none are behavioral)."""
+        return self.retrain_config().gradient_spec if self.gradient_applies else STE
 
     @property
     def key(self) -> str:
@@ -68,6 +89,7 @@ class Cell:
         variant = ""  # error-model variants; other modes ignore them
         if self.mode == "errormodel":
             variant = (f"-r{self.refit_every}" if self.refit_every else "") + (f"-h{self.hybrid:g}" if self.hybrid else "")
+        variant += self.gradient_spec.suffix  # empty for ste: straight-through results keep their keys
         return f"{self.network}/{self.multiplier_label}/{self.mode}/ep{self.epochs}-p{self.fit_samples}-n{subset}{variant}-s{self.seed}"
 
     @property
@@ -100,6 +122,8 @@ class Grid:
     cross: tuple[str, ...] = field(default=())
     refit_every: int = 0
     hybrid: float = 0.0
+    gradient: str = "ste"
+    gradient_window: int = DEFAULT_WINDOW
 
     def __post_init__(self) -> None:
         for name in ("networks", "multipliers", "modes", "seeds"):
@@ -122,6 +146,8 @@ class Grid:
             train_subset=self.train_subset,
             refit_every=self.refit_every,
             hybrid=self.hybrid,
+            gradient=self.gradient,
+            gradient_window=self.gradient_window,
         )
 
     def cells(self) -> Iterator[Cell]:

@@ -231,6 +231,7 @@ def _cell_row(r: dict, reference: Stat | None, retrained: dict | None) -> dict[s
         "multiplier": _label(r["cell"]["multiplier"]),
         "MRE %": r["table"]["metrics"]["mre"],
         "mode": r["cell"]["mode"],
+        "gradient": _gradient_label(r),
         "fit": _fit_label(r["cell"]),
         "epochs": r["cell"]["epochs"],
         "train imgs": r["cell"]["train_subset"] or "all",
@@ -304,7 +305,7 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
     lines: list[str] = []
     for (epochs, subset), ref in sorted(_retrained_references(rows).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         same = [r for r in rows if (r["cell"]["epochs"], r["cell"]["train_subset"]) == (epochs, subset) and r is not ref]
-        behavioral = {r["cell"]["multiplier"]: r for r in same if r["cell"]["mode"] == "behavioral"}
+        behavioral = {r["cell"]["multiplier"]: r for r in same if r["cell"]["mode"] == "behavioral" and _gradient_label(r) == "ste"}
         table = []
         for r in sorted(same, key=_cell_order(lambda r: True)):
             for field, recal in (("after", "–"), ("after_bn", "yes")):
@@ -315,7 +316,7 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
                     {
                         "multiplier": _label(r["cell"]["multiplier"]),
                         "MRE %": r["table"]["metrics"]["mre"],
-                        "retraining": r["cell"]["mode"] + ("" if r["cell"]["mode"] != "errormodel" else f" ({_fit_label(r['cell'])})"),
+                        "retraining": _retraining_label(r),
                         "BN recal": recal,
                         "exact images %": _text(_stat(r, field)),
                         "Δ vs 8-bit retrained": difference(_stat(r, field), _stat(ref, "after")),
@@ -385,7 +386,32 @@ def _main_fit(rows: list[dict]) -> Callable[[dict], bool]:
     """Whether a cell uses the grid's main fit (its most common p, fitted once); other fits are variants
     listed in the table but kept out of the figures and timing."""
     p = Counter(r["cell"]["fit_samples"] for r in rows).most_common(1)[0][0]
-    return lambda r: r["cell"]["fit_samples"] == p and not r["cell"].get("refit_every", 0) and not r["cell"].get("hybrid", 0)
+    return lambda r: (
+        r["cell"]["fit_samples"] == p
+        and not r["cell"].get("refit_every", 0)
+        and not r["cell"].get("hybrid", 0)
+        and _gradient_label(r) == "ste"
+    )
+
+
+def _retraining_label(r: dict) -> str:
+    """The mode with what varies inside it: the error-model fit, or a table-derived gradient."""
+    mode = r["cell"]["mode"]
+    if mode == "errormodel":
+        return f"{mode} ({_fit_label(r['cell'])})"
+    gradient = _gradient_label(r)
+    return mode if gradient == "ste" else f"{mode} ({gradient})"
+
+
+def _gradient_label(r: dict) -> str:
+    """The backward pass of the cell's behavioral layers (``ste`` for cells from before it was a setting)."""
+    config = r.get("config", {})
+    if config.get("gradient", "ste") == "ste":
+        return "ste"
+    if config["gradient"] != "lut-diff":
+        return config["gradient"]
+    edge = config.get("gradient_edge", "slope")
+    return f"lut-diff H={config['gradient_window']}" + ("" if edge == "slope" else f" {edge}")
 
 
 def _fit_label(cell: dict) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from approxhil_board.hashing import file_sha256
 
 from approxhil.atomic import atomic_path, write_text
 from approxhil.data import Splits
@@ -42,6 +41,7 @@ from approxhil.workflow import (
     test_sets,
     weights_file,
 )
+from approxhil_board.hashing import file_sha256
 
 NEURONS = "neurons.npz"
 BASE_LOCK = "base.lock"

@@ -6,7 +6,6 @@ import copy
 import fnmatch
 import itertools
 from collections.abc import Iterable, Mapping
-from typing import Union
 
 import torch
 from torch import nn
@@ -16,7 +15,7 @@ from approxhil.nn.errors import LayerError
 from approxhil.nn.layers import MODES, ApproxConv2d, ApproxLayerMixin, ApproxLinear
 from approxhil.nn.multiplier import MultiplierLike, layer_table
 
-MultiplierArg = Union[MultiplierLike, Mapping[str, MultiplierLike]]
+MultiplierArg = MultiplierLike | Mapping[str, MultiplierLike]
 
 #: Layer types that hold multiplications but have no approximate counterpart: converting a model
 #: that contains one fails (naming the layer) unless the layer is excluded.
@@ -132,12 +131,10 @@ def _per_layer(multiplier: MultiplierArg, names: list[str], operand_a: str | Non
     if isinstance(multiplier, Mapping):
         unknown = sorted(set(multiplier) - set(names))
         if unknown:
-            raise SpecError(f"multiplier dict names layers that are not converted: {unknown}",
-                            fix=f"approximated layers are: {names}")
+            raise SpecError(f"multiplier dict names layers that are not converted: {unknown}", fix=f"approximated layers are: {names}")
         missing = [n for n in names if n not in multiplier]
         if missing:
-            raise SpecError(f"multiplier dict has no entry for layers {missing}",
-                            fix="add them to the dict or to exclude=")
+            raise SpecError(f"multiplier dict has no entry for layers {missing}", fix="add them to the dict or to exclude=")
         resolved: dict[int, object] = {}
         out = {}
         for name in names:
@@ -156,13 +153,24 @@ def _convert(module: nn.Module, name: str, table: object, operand_a: str | None,
     device, dtype = module.weight.device, module.weight.dtype
     if isinstance(module, nn.Conv2d):
         layer: nn.Module = ApproxConv2d(
-            module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
-            module.dilation, module.groups, module.bias is not None, module.padding_mode, device, dtype,
-            engine=engine, operand_a=operand_a,
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            module.bias is not None,
+            module.padding_mode,
+            device,
+            dtype,
+            engine=engine,
+            operand_a=operand_a,
         )
     else:
-        layer = ApproxLinear(module.in_features, module.out_features, module.bias is not None, device, dtype,
-                             engine=engine, operand_a=operand_a)
+        layer = ApproxLinear(
+            module.in_features, module.out_features, module.bias is not None, device, dtype, engine=engine, operand_a=operand_a
+        )
     layer.set_name(name)
     layer.weight = module.weight
     if module.bias is not None:

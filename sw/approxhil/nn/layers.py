@@ -6,8 +6,9 @@ Modes (``layer.mode``):
 * ``quant``      — exact 8-bit quantized layer (fake-quantized operands, float convolution); if
   ``output_perturbation`` is set, its output replaces the pre-bias result (error-model injection);
 * ``behavioral`` — every integer product ``x_int · w_int`` is looked up in the table, summed exactly
-  and rescaled by ``Δx·Δw``; the backward pass is straight-through: the gradient of the exact
-  quantized layer (paper eq. 13).
+  and rescaled by ``Δx·Δw``; the backward pass follows ``layer.gradient``: straight-through by default
+  (the gradient of the exact quantized layer, paper eq. 13), or derivatives taken from the table itself
+  (``lut-diff``, ``lut-1d``: :mod:`approxhil.nn.gradients`).
 
 A layer built with a multiplier starts in ``behavioral`` mode, one without in ``quant``. Activation
 steps come from :func:`approxhil.quant.calibrate`; weight steps follow the weights every forward.
@@ -30,6 +31,7 @@ from approxhil.errors import TableError
 from approxhil.multipliers.golden import golden_table
 from approxhil.nn.engines import LINEAR, Geometry, TablePlan, check_engine_name, plan_for, select_engine
 from approxhil.nn.errors import LayerError
+from approxhil.nn.gradients import STE, Gradient, GradientPlan, backend_for, gradient_plan, table_backward
 from approxhil.nn.multiplier import MultiplierLike, layer_table, oriented_values
 from approxhil.quant import QMAX, QMIN, Quantizer
 from approxhil.tables import table_sha256
@@ -46,19 +48,38 @@ def _exact_plan() -> TablePlan:
 
 
 class _Behavioral(torch.autograd.Function):
-    """Forward: table-lookup layer on the integer operands. Backward: the exact quantized layer's gradient."""
+    """Forward: table-lookup layer on the integer operands. Backward: the exact quantized layer's gradient
+    (straight-through), or the table's own derivatives when the layer's gradient estimator gives them."""
 
     @staticmethod
     def forward(ctx: Any, xq: Tensor, wq: Tensor, x_int: Tensor, w_int: Tensor, scale: Tensor, layer: ApproxLayerMixin) -> Tensor:  # type: ignore[override]
         y_int = layer.integer_result(x_int, w_int)
-        ctx.save_for_backward(xq, wq)
         ctx.layer = layer
+        ctx.plan = layer.gradient_plan() if any(ctx.needs_input_grad[:2]) else None
+        if ctx.plan is None:
+            ctx.save_for_backward(xq, wq)
+        else:  # int8 codes (a quarter of the float operands' memory) and the steps of this forward
+            ctx.dtype = xq.dtype
+            ctx.save_for_backward(
+                x_int.to(torch.int8),
+                w_int.to(torch.int8),
+                layer.act_quant.delta.detach().clone(),
+                layer.weight_quant.delta.detach().clone(),
+            )
         return _rescale(y_int, scale, xq)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        xq, wq = ctx.saved_tensors
-        gx, gw = ctx.layer._exact_backward(grad, xq, wq, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.plan is None:
+            xq, wq = ctx.saved_tensors
+            gx, gw = ctx.layer._exact_backward(grad, xq, wq, need_x, need_w)
+            return gx, gw, None, None, None, None
+        x_int, w_int, dx, dw = ctx.saved_tensors
+        gx, gw = ctx.layer.table_backward(grad, x_int, w_int, ctx.plan, need_x, need_w)
+        # y = Δx·Δw·Σ T(x_int, w_int) with x_int = x_q / Δx: ∂y/∂x_q = Δw·Σ g·Ga, ∂y/∂w_q = Δx·Σ g·Gb
+        gx = (gx * dw.to(gx.dtype)).to(ctx.dtype) if gx is not None else None
+        gw = (gw * dx.to(gw.dtype)).to(ctx.dtype) if gw is not None else None
         return gx, gw, None, None, None, None
 
 
@@ -104,6 +125,8 @@ class ApproxLayerMixin:
         self._plan: TablePlan | None = None
         self.engine = engine
         self.engine_used: str | None = None  # the engine of the last behavioral forward (auto's choice)
+        self.gradient: Gradient = STE  # the behavioral backward pass (approxhil.nn.gradients.set_gradient)
+        self.gradient_backend: str | None = None  # the backend of the last table-derived backward pass
         if multiplier is not None:
             self.set_multiplier(multiplier, operand_a)
         self.mode = mode if mode is not None else ("behavioral" if multiplier is not None else "quant")
@@ -279,6 +302,32 @@ class ApproxLayerMixin:
     def _flatten_input(self, x: Tensor):
         return x, lambda y: y
 
+    # ----------------------------------------------------------------- table-derived gradients
+    def gradient_plan(self) -> GradientPlan | None:
+        """The gradient tables of this layer's estimator, or ``None`` where the backward is the straight-through
+        one (``ste``, or an estimator that gives the exact derivatives, as every one does for the exact table)."""
+        gradient = getattr(self, "gradient", STE)
+        if gradient.estimator == "ste":
+            return None
+        table = self.plan()
+        plan = gradient_plan(table.values, gradient, table.digest)
+        return None if plan.exact else plan
+
+    def table_backward(
+        self, grad: Tensor, x_int: Tensor, w_int: Tensor, plan: GradientPlan, need_x: bool = True, need_w: bool = True
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """``(Σ g·Ga, Σ g·Gb)`` in integer-operand units (float32) for the output gradient ``grad``.
+
+        The backend follows the layer's engine setting (:func:`approxhil.nn.gradients.backend_for`) and is
+        recorded in ``gradient_backend``.
+        """
+        x2, _ = self._flatten_input(x_int)
+        g2, _ = self._flatten_input(grad)
+        backend = backend_for(self._engine, plan, grad.device)
+        self.gradient_backend = backend
+        gx, gw = table_backward(backend, g2, x2, w_int, plan, self.geometry(), need_x, need_w)
+        return (gx.reshape(x_int.shape) if gx is not None else None), gw
+
     # ----------------------------------------------------------------- per-layer hooks
     def _exact_op(self, x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
         raise NotImplementedError
@@ -292,7 +341,9 @@ class ApproxLayerMixin:
 
     def _approx_repr(self) -> str:
         table = "none" if self.multiplier_name is None else f"{self.multiplier_name} ({self.multiplier_sha256[:12]})"
-        return f"multiplier={table}, mode={self._mode}, engine={self._engine}, operand_a={self.operand_a}"
+        gradient = getattr(self, "gradient", STE)
+        extra = "" if gradient == STE else f", gradient={gradient.label}"
+        return f"multiplier={table}, mode={self._mode}, engine={self._engine}, operand_a={self.operand_a}{extra}"
 
 
 class ApproxConv2d(ApproxLayerMixin, nn.Conv2d):
@@ -322,8 +373,18 @@ class ApproxConv2d(ApproxLayerMixin, nn.Conv2d):
                 fix="use padding_mode='zeros' or exclude the layer from approximation",
             )
         nn.Conv2d.__init__(
-            self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-            device, dtype,
+            self,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
         )
         self._init_approx(multiplier, mode, engine, operand_a)
 
@@ -354,8 +415,17 @@ class ApproxConv2d(ApproxLayerMixin, nn.Conv2d):
     def _exact_backward(self, grad: Tensor, xq: Tensor, wq: Tensor, need_x: bool, need_w: bool) -> tuple[Tensor | None, Tensor | None]:
         geometry = self.geometry()
         gx, gw, _ = torch.ops.aten.convolution_backward(
-            grad, xq, wq, None, list(geometry.stride), list(geometry.padding), list(geometry.dilation), False,
-            [0, 0], geometry.groups, [need_x, need_w, False],
+            grad,
+            xq,
+            wq,
+            None,
+            list(geometry.stride),
+            list(geometry.padding),
+            list(geometry.dilation),
+            False,
+            [0, 0],
+            geometry.groups,
+            [need_x, need_w, False],
         )
         return gx, gw
 

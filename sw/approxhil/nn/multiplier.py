@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from approxhil.multipliers.golden import resolve_table
 from approxhil.multipliers.spec import MultiplierSpec
 from approxhil.tables import OPERAND_ROLES, TruthTable
 
-MultiplierLike = Union[TruthTable, str, os.PathLike, MultiplierSpec]
+MultiplierLike = TruthTable | str | os.PathLike | MultiplierSpec
 
 #: Operand codes of signed 8-bit layers: values -128..127 index rows/columns 0..255.
 
@@ -41,8 +40,7 @@ def layer_table(multiplier: MultiplierLike, layer: str, operand_a: str | None = 
         )
     if not table.encoding.signed:
         raise TableError(
-            f"layer {layer}: multiplier {table.name!r} is an unsigned table but the layer's operands are signed "
-            "8-bit values (-128..127)",
+            f"layer {layer}: multiplier {table.name!r} is an unsigned table but the layer's operands are signed 8-bit values (-128..127)",
             fix="use its sign-magnitude form: golden_table(name) or table.to_sign_magnitude()",
         )
     return table

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from approxhil.errors import ConfigError
+from approxhil.nn.gradients.estimators import DEFAULT_EDGE, DEFAULT_WINDOW, Gradient, gradient_problems
 
 #: errormodel: exact quantized layer + fitted error (the paper's method); behavioral: table lookups with
 #: STE; baseline: multiplicative weight noise; awgn: output noise at a given SNR; quant: plain 8-bit
@@ -31,7 +32,10 @@ class RetrainConfig:
     paper fits once); it tracks how the error statistics move as retraining changes the weights.
     ``hybrid`` > 0 keeps the behavioral simulation in the layers whose error model raises the loss by
     more than that fraction (:mod:`approxhil.train.hybrid`); ``behavioral_layers`` names them once chosen.
-    Both apply to ``errormodel`` retraining only.
+    Both apply to ``errormodel`` retraining only. ``gradient`` is the backward pass of the layers that run the
+    behavioral simulation (``behavioral`` retraining, hybrid's layers): ``ste`` (straight-through, the paper),
+    ``lut-diff`` (the table's smoothed central difference, half window ``gradient_window``, edge rule
+    ``gradient_edge``) or ``lut-1d`` (the table's per-row/column slope); see :mod:`approxhil.nn.gradients`.
     """
 
     mode: str = "errormodel"
@@ -45,6 +49,9 @@ class RetrainConfig:
     refit_every: int = 0
     hybrid: float = 0.0
     behavioral_layers: tuple[str, ...] = ()
+    gradient: str = "ste"
+    gradient_window: int = DEFAULT_WINDOW
+    gradient_edge: str = DEFAULT_EDGE
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -66,9 +73,14 @@ class RetrainConfig:
                 ),
             )
             if bad
-        ]
+        ] + gradient_problems(self.gradient, self.gradient_window, self.gradient_edge)
         if problems:
             raise ConfigError("invalid retraining settings: " + "; ".join(problems), fix="correct the values named")
+
+    @property
+    def gradient_spec(self) -> Gradient:
+        """The backward pass of the behavioral layers as :func:`approxhil.nn.gradients.set_gradient` takes it."""
+        return Gradient(estimator=self.gradient, window=self.gradient_window, edge=self.gradient_edge)
 
     @property
     def effective_epochs(self) -> int:

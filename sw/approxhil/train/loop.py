@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from approxhil.errormodel import ErrorModel
 from approxhil.machine import machine_info
 from approxhil.nn import model_device
+from approxhil.nn.gradients import set_gradient
 from approxhil.train.config import ConfigError, RetrainConfig
 from approxhil.train.epochs import Batches, run_epochs
 from approxhil.train.modes import apply_mode
@@ -65,6 +66,7 @@ def retrain(
     device = torch.device(config.device)
     model.to(device)
     apply_mode(model, config.mode, error_model=error_model, snr_db=config.snr_db, behavioral_layers=config.behavioral_layers)
+    set_gradient(model, config.gradient_spec)  # the backward pass of the layers that run the behavioral simulation
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
 
     def refit_if_due(epoch: int) -> None:

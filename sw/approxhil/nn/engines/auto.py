@@ -52,25 +52,23 @@ _DISK: dict[str, dict[str, dict[str, Any]]] = {}
 def candidates(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...] = ()) -> list[Engine]:
     """Engines that compute this layer exactly on ``device``, in static preference order."""
     lowrank_ok = plan.decomposition.components <= AUTO_MAX_COMPONENTS
-    found = [
-        e for e in engines()
-        if (e.family != "lowrank" or lowrank_ok) and e.unavailable(plan, device, w_shape) is None
-    ]
+    found = [e for e in engines() if (e.family != "lowrank" or lowrank_ok) and e.unavailable(plan, device, w_shape) is None]
     if device.type == "cpu":
         native = [e for e in found if not e.gpu]
         found = native or found
     return found
 
 
-def static_choice(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...] = (),
-                  family: str | None = None) -> Engine:
+def static_choice(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...] = (), family: str | None = None) -> Engine:
     """The preferred exact engine without measuring (of ``family`` where one is exact here)."""
     found = candidates(plan, device, w_shape)
     if family is not None:
         found = [e for e in found if e.family == family] or found
     if not found:  # the torch engines run on any device, so this needs an unusual table or device
-        raise EngineError(f"no engine computes this layer exactly on {device.type} tensors",
-                          fix="move the model to the CPU, or check the table (|T| must fit int32 sums)")
+        raise EngineError(
+            f"no engine computes this layer exactly on {device.type} tensors",
+            fix="move the model to the CPU, or check the table (|T| must fit int32 sums)",
+        )
     return found[0]
 
 
@@ -93,18 +91,21 @@ def workload_key(plan: TablePlan, device: torch.device, x: Tensor, w: Tensor, ge
     n = int(x.shape[0])
     bucket = 1 << max(0, (n - 1).bit_length())
     dec = plan.decomposition
-    return "|".join([
-        _device_label(device),
-        f"threads{torch.get_num_threads()}",
-        "x" + "x".join(map(str, (bucket, *x.shape[1:]))),
-        "w" + "x".join(map(str, w.shape)),
-        f"s{geometry.stride}p{geometry.padding}d{geometry.dilation}g{geometry.groups}{'L' if geometry.linear else ''}",
-        f"components{dec.components}/{len(dec.groups())}",
-    ]).replace(" ", "")
+    return "|".join(
+        [
+            _device_label(device),
+            f"threads{torch.get_num_threads()}",
+            "x" + "x".join(map(str, (bucket, *x.shape[1:]))),
+            "w" + "x".join(map(str, w.shape)),
+            f"s{geometry.stride}p{geometry.padding}d{geometry.dilation}g{geometry.groups}{'L' if geometry.linear else ''}",
+            f"components{dec.components}/{len(dec.groups())}",
+        ]
+    ).replace(" ", "")
 
 
-def choose(plan: TablePlan, device: torch.device, x: Tensor | None = None, w: Tensor | None = None,
-           geometry: Geometry | None = None) -> Engine:
+def choose(
+    plan: TablePlan, device: torch.device, x: Tensor | None = None, w: Tensor | None = None, geometry: Geometry | None = None
+) -> Engine:
     """The fastest exact engine for this layer call (measured once per workload), or the static choice."""
     w_shape = tuple(w.shape) if w is not None else ()
     found = candidates(plan, device, w_shape)
@@ -132,8 +133,12 @@ def choose(plan: TablePlan, device: torch.device, x: Tensor | None = None, w: Te
             _disk_entries()[key] = {"engine": best, "seconds": seconds}
     if keep:
         tuning.store(key, {"engine": best, "seconds": seconds})
-    _LOG.info("auto engine for %s: %s (%s)", key, best,
-              ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in sorted(seconds.items(), key=lambda kv: kv[1])))
+    _LOG.info(
+        "auto engine for %s: %s (%s)",
+        key,
+        best,
+        ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in sorted(seconds.items(), key=lambda kv: kv[1])),
+    )
     return names[best]
 
 
@@ -205,7 +210,7 @@ def _measure(found: list[Engine], x: Tensor, w: Tensor, plan: TablePlan, geometr
             engine(x, w, plan, geometry)
             working.append(engine)
         except (EngineError, RuntimeError, MemoryError) as exc:  # e.g. out of memory: not a candidate
-            warnings.warn(f"approxhil: engine {engine.name} failed while auto measured it ({exc})", RuntimeWarning)
+            warnings.warn(f"approxhil: engine {engine.name} failed while auto measured it ({exc})", RuntimeWarning, stacklevel=2)
     if not working:
         raise EngineError("every exact engine failed on this layer", fix="see the warnings above; try a smaller batch")
     seconds = {engine.name: _timed(engine, x, w, plan, geometry) for engine in working}
@@ -245,4 +250,3 @@ __all__ = [
     "static_choice",
     "workload_key",
 ]
-

@@ -45,8 +45,11 @@ def isa_report() -> dict[str, str]:
     from approxhil.nn.engines.torchops import int_mm_exact
 
     features = cpu_features()
-    caps = [f"{name}={os.environ[name]}" for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "APPROXHIL_KERNEL_FLAGS")
-            if os.environ.get(name)]
+    caps = [
+        f"{name}={os.environ[name]}"
+        for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "APPROXHIL_KERNEL_FLAGS")
+        if os.environ.get(name)
+    ]
     yes = lambda flag: "yes" if flag else "no"  # noqa: E731
     return {
         "features": ", ".join(f"{label} {yes(have)}" for label, have in features.items()),
@@ -62,6 +65,8 @@ def isa_report() -> dict[str, str]:
 def isa_summary() -> str:
     """One line: features, caps, ATen's kernels and which exact paths the probes accept."""
     r = isa_report()
-    return (f"{platform.machine()}: {r['features']}; ISA caps: {r['caps']}; ATen kernels: {r['aten']}; "
-            f"oneDNN int8 exact: {r['onednn_int8_exact']}, torch._int_mm exact: {r['int_mm_exact']}, "
-            f"float32 convolution exact: {r['float32_conv_exact']}; C kernels: {r['c_kernels']}")
+    return (
+        f"{platform.machine()}: {r['features']}; ISA caps: {r['caps']}; ATen kernels: {r['aten']}; "
+        f"oneDNN int8 exact: {r['onednn_int8_exact']}, torch._int_mm exact: {r['int_mm_exact']}, "
+        f"float32 convolution exact: {r['float32_conv_exact']}; C kernels: {r['c_kernels']}"
+    )

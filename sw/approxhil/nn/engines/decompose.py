@@ -129,7 +129,9 @@ def _one_hot(index: int) -> np.ndarray:
     return u
 
 
-def _finish(parts: list[tuple[np.ndarray, np.ndarray, int]], values: np.ndarray, rank: int, method: str, verify: bool = True) -> Decomposition:
+def _finish(
+    parts: list[tuple[np.ndarray, np.ndarray, int]], values: np.ndarray, rank: int, method: str, verify: bool = True
+) -> Decomposition:
     parts = [(u, v, s) for u, v, s in parts if u.any() and v.any()] or [parts[0]]
     parts.sort(key=lambda p: p[2])
     result = Decomposition(

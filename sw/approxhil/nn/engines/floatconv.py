@@ -55,9 +55,7 @@ def _fp32_math() -> str:
 
 
 def _mkldnn_conv(xs: Tensor, ws: Tensor, geometry: Geometry, groups: int) -> Tensor:
-    return torch.ops.aten.mkldnn_convolution(
-        xs, ws, None, list(geometry.padding), list(geometry.stride), list(geometry.dilation), groups
-    )
+    return torch.ops.aten.mkldnn_convolution(xs, ws, None, list(geometry.padding), list(geometry.stride), list(geometry.dilation), groups)
 
 
 @lru_cache(maxsize=1)
@@ -73,19 +71,27 @@ def float_conv_exact() -> bool:
     wbig[1, :, 1, 1] = -127.0
     probes = [
         (big.contiguous(memory_format=torch.channels_last), wbig, Geometry(padding=(1, 1))),
-        (torch.randint(-128, 128, (16, 24, 9, 7), generator=gen).float(),
-         torch.randint(-128, 128, (8, 12, 3, 3), generator=gen).float(), Geometry(padding=(1, 1), groups=2)),
-        (torch.randint(-128, 128, (3, 40, 6, 6), generator=gen).float(),
-         torch.randint(-128, 128, (5, 40, 1, 1), generator=gen).float(), Geometry(stride=(2, 2))),
+        (
+            torch.randint(-128, 128, (16, 24, 9, 7), generator=gen).float(),
+            torch.randint(-128, 128, (8, 12, 3, 3), generator=gen).float(),
+            Geometry(padding=(1, 1), groups=2),
+        ),
+        (
+            torch.randint(-128, 128, (3, 40, 6, 6), generator=gen).float(),
+            torch.randint(-128, 128, (5, 40, 1, 1), generator=gen).float(),
+            Geometry(stride=(2, 2)),
+        ),
     ]
     try:
         for xs, ws, geometry in probes:
             got = _mkldnn_conv(xs, ws, geometry, geometry.groups)
-            want = F.conv2d(xs.double(), ws.double(), None, geometry.stride, geometry.padding, geometry.dilation,
-                            geometry.groups)
+            want = F.conv2d(xs.double(), ws.double(), None, geometry.stride, geometry.padding, geometry.dilation, geometry.groups)
             if not torch.equal(got.double(), want):
-                warnings.warn("approxhil: oneDNN's float32 convolution is not exact on this machine; "
-                              "engine lowrank-f32 is unavailable", RuntimeWarning)
+                warnings.warn(
+                    "approxhil: oneDNN's float32 convolution is not exact on this machine; engine lowrank-f32 is unavailable",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 return False
     except (RuntimeError, TypeError, AttributeError, NotImplementedError):
         return False
@@ -99,8 +105,7 @@ def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> st
     if not torch.backends.mkldnn.is_available():
         return "this torch build has no oneDNN (torch.backends.mkldnn) for a direct float32 convolution"
     if _fp32_math() not in ("none", "ieee"):
-        return (f"oneDNN's float32 math is set to {_fp32_math()!r} (torch.backends.mkldnn.conv.fp32_precision); "
-                "exact sums need 'ieee'")
+        return f"oneDNN's float32 math is set to {_fp32_math()!r} (torch.backends.mkldnn.conv.fp32_precision); exact sums need 'ieee'"
     if not float_conv_exact():
         return "oneDNN's float32 convolution failed the exactness probe on this machine"
     taps = int(np.prod(w_shape[2:])) if len(w_shape) == 4 else 1
@@ -126,8 +131,7 @@ def _stack_input(x: Tensor, lut: Tensor) -> Tensor:
     if lib is not None:
         x = x if x.dtype == torch.float32 else x.float()
         out = torch.empty((n, h, w, c * ncomp), dtype=torch.float32)
-        native.parallel(lib.stack_lookup_f32, n, x.data_ptr(), *x.stride(), c, h, w, lut.data_ptr(), ncomp,
-                        out.data_ptr())
+        native.parallel(lib.stack_lookup_f32, n, x.data_ptr(), *x.stride(), c, h, w, lut.data_ptr(), ncomp, out.data_ptr())
         return out.permute(0, 3, 1, 2)
     stacked = lut[x.to(torch.int64) + OFFSET]  # [N, C, H, W, n]
     return stacked.permute(0, 2, 3, 1, 4).reshape(n, h, w, c * ncomp).permute(0, 3, 1, 2)
@@ -135,7 +139,7 @@ def _stack_input(x: Tensor, lut: Tensor) -> Tensor:
 
 def _stack_weight(w: Tensor, lut: Tensor) -> Tensor:
     """``v_i(w)`` of ``w [O, Cg, KH, KW]`` as float32 ``[O, Cg·n, KH, KW]`` (order (c, i), matching the input)."""
-    o, cg, kh, kw = w.shape
+    o, _cg, kh, kw = w.shape
     stacked = lut[w.to(torch.int64) + OFFSET]  # [O, Cg, KH, KW, n]
     return stacked.permute(0, 1, 4, 2, 3).reshape(o, -1, kh, kw).contiguous()
 
@@ -144,8 +148,7 @@ def _stack_weight(w: Tensor, lut: Tensor) -> Tensor:
 def _lowrank_f32(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> Tensor:
     reason = check(plan, x.device, tuple(as_conv(x, w, geometry)[1].shape))
     if reason is not None:
-        raise EngineError(f"engine 'lowrank-f32' cannot compute this layer exactly here: {reason}",
-                          fix="use engine='auto' (or 'gather')")
+        raise EngineError(f"engine 'lowrank-f32' cannot compute this layer exactly here: {reason}", fix="use engine='auto' (or 'gather')")
     x, w = as_conv(x, w, geometry)
     x, geometry = pointwise_subsample(x, w, geometry)
     if not plan.zero_row:  # padding must contribute T(0, w): pad the operands, not the factors
@@ -153,8 +156,8 @@ def _lowrank_f32(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> T
     x = x if x.dtype == torch.float32 else x.float()
     w = w if w.dtype == torch.float32 else w.float()
     dec = plan.decomposition
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
+    n, _c, h, wd = x.shape
+    o, _cg, kh, kw = w.shape
     oh, ow = geometry.output_size(h, wd, kh, kw)
     shape = (n, o, oh, ow)
     parts: list[tuple[int, Tensor]] = []
@@ -172,8 +175,7 @@ def _lowrank_f32(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> T
     return from_conv(total, geometry)
 
 
-def _conv_part(x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, geometry: Geometry, chunk: int,
-               shape: tuple[int, ...]) -> Tensor:
+def _conv_part(x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, geometry: Geometry, chunk: int, shape: tuple[int, ...]) -> Tensor:
     """``Σ_{i ∈ part} conv(u_i(X), v_i(W))``: one convolution per channel chunk (each exact in float32)."""
     groups = geometry.groups
     cg = w.shape[1]
@@ -189,13 +191,13 @@ def _conv_part(x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, geometry
             c1 = min(cg, c0 + chunk)
             xs = x[:, g * cg + c0 : g * cg + c1]
             ws = w[g * og : (g + 1) * og, c0:c1]
-            out[:, g * og : (g + 1) * og] += _conv_batches(xs, ws, plan, part, identity, single, 1,
-                                                           (n, og, oh, ow)).double()
+            out[:, g * og : (g + 1) * og] += _conv_batches(xs, ws, plan, part, identity, single, 1, (n, og, oh, ow)).double()
     return out
 
 
-def _conv_batches(x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, identity: bool, geometry: Geometry,
-                  groups: int, shape: tuple[int, ...]) -> Tensor:
+def _conv_batches(
+    x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, identity: bool, geometry: Geometry, groups: int, shape: tuple[int, ...]
+) -> Tensor:
     """One float32 convolution of the stacked factors, split over the batch so the stacked input stays small."""
     if identity:
         return _mkldnn_conv(x, w, geometry, groups)
@@ -211,8 +213,13 @@ def _conv_batches(x: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, ident
     return out
 
 
-LOWRANK_F32 = register(Engine(
-    "lowrank-f32", _lowrank_f32,
-    "exact int8 factors of the table as float32 oneDNN convolutions in channel chunks below 2^24 (any CPU)",
-    family="lowrank", check=check, rank=30,
-))
+LOWRANK_F32 = register(
+    Engine(
+        "lowrank-f32",
+        _lowrank_f32,
+        "exact int8 factors of the table as float32 oneDNN convolutions in channel chunks below 2^24 (any CPU)",
+        family="lowrank",
+        check=check,
+        rank=30,
+    )
+)

@@ -70,8 +70,9 @@ def gather_c(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, kernel: 
     lib = native.library()
     reason = check(plan, x.device, tuple(as_conv(x, w, geometry)[1].shape))
     if reason is not None:
-        raise EngineError(f"engine 'gather' cannot compute this layer: {reason}",
-                          fix="use engine='auto' (or 'gather-gpu', the torch implementation)")
+        raise EngineError(
+            f"engine 'gather' cannot compute this layer: {reason}", fix="use engine='auto' (or 'gather-gpu', the torch implementation)"
+        )
     if geometry.linear:
         # [M, F] as one image of width M: the inner loop runs over the batch
         xc = _codes_u8(x).t().contiguous().view(1, x.shape[1], 1, x.shape[0])
@@ -97,7 +98,7 @@ def _biased(plan: TablePlan) -> Tensor:
 
 def _run_c(lib, xc: Tensor, wc: Tensor, plan: TablePlan, geometry: Geometry, kernel: str | None) -> Tensor:
     n, c, hp, wp = xc.shape
-    o, cg, kh, kw = wc.shape
+    o, _cg, kh, kw = wc.shape
     oh = (hp - geometry.dilation[0] * (kh - 1) - 1) // geometry.stride[0] + 1
     ow = (wp - geometry.dilation[1] * (kw - 1) - 1) // geometry.stride[1] + 1
     table = plan.weight_major(torch.device("cpu"))
@@ -108,26 +109,61 @@ def _run_c(lib, xc: Tensor, wc: Tensor, plan: TablePlan, geometry: Geometry, ker
     if kernel is None:
         kernel = "packed" if plane * n >= _PACKED_MIN_PIXELS and flush >= kw else "direct"
     if kernel == "packed" and flush < kw:
-        raise EngineError(f"the packed kernel cannot hold {kw} taps of this table in a 21-bit lane",
-                          fix="use the direct kernel (kernel='direct')")
+        raise EngineError(
+            f"the packed kernel cannot hold {kw} taps of this table in a 21-bit lane", fix="use the direct kernel (kernel='direct')"
+        )
     if kernel == "packed":
         blocks = groups * -(-(o // groups) // 6)
         chunks = -(-2 * torch.get_num_threads() // blocks)  # at least two work items per thread where possible
         nchunk = max(1, min(n, _PACKED_PIXELS // max(1, plane), -(-n // chunks)))
         items = -(-n // nchunk) * blocks
         native.parallel(
-            lib.gather_conv_packed, items,
-            xc.data_ptr(), wc.data_ptr(), _biased(plan).data_ptr(), y.data_ptr(),
-            n, c, hp, wp, o, kh, kw, oh, ow, geometry.stride[0], geometry.stride[1],
-            geometry.dilation[0], geometry.dilation[1], groups, -plan.min_value, flush, nchunk,
+            lib.gather_conv_packed,
+            items,
+            xc.data_ptr(),
+            wc.data_ptr(),
+            _biased(plan).data_ptr(),
+            y.data_ptr(),
+            n,
+            c,
+            hp,
+            wp,
+            o,
+            kh,
+            kw,
+            oh,
+            ow,
+            geometry.stride[0],
+            geometry.stride[1],
+            geometry.dilation[0],
+            geometry.dilation[1],
+            groups,
+            -plan.min_value,
+            flush,
+            nchunk,
         )
         return y
     items = n * groups * -(-(o // groups) // 4)
     native.parallel(
-        lib.gather_conv, items,
-        xc.data_ptr(), wc.data_ptr(), table.data_ptr(), y.data_ptr(),
-        c, hp, wp, o, kh, kw, oh, ow, geometry.stride[0], geometry.stride[1],
-        geometry.dilation[0], geometry.dilation[1], groups,
+        lib.gather_conv,
+        items,
+        xc.data_ptr(),
+        wc.data_ptr(),
+        table.data_ptr(),
+        y.data_ptr(),
+        c,
+        hp,
+        wp,
+        o,
+        kh,
+        kw,
+        oh,
+        ow,
+        geometry.stride[0],
+        geometry.stride[1],
+        geometry.dilation[0],
+        geometry.dilation[1],
+        groups,
     )
     return y
 
@@ -157,19 +193,26 @@ def _gather_torch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> 
             for o0 in range(0, og, outs):
                 wg = wcodes[g, o0 : o0 + outs]  # [Oc, K]
                 sums = table[wg[:, None, :] + xg[None, :, :]].sum(dim=-1, dtype=torch.int64)  # [Oc, L]
-                y[b : b + samples, :, :, g * og + o0 : g * og + o0 + wg.shape[0]] = sums.t().reshape(
-                    -1, oh, ow, wg.shape[0]
-                )
+                y[b : b + samples, :, :, g * og + o0 : g * og + o0 + wg.shape[0]] = sums.t().reshape(-1, oh, ow, wg.shape[0])
     return from_conv(y.permute(0, 3, 1, 2), geometry)
 
 
-GATHER = register(Engine(
-    "gather", _gather_cpu,
-    "table lookup per product in a C direct convolution, three output channels per 64-bit lookup (CPU, any table)",
-    check=check, rank=10,
-))
-GATHER_GPU = register(Engine(
-    "gather-gpu", _gather_torch,
-    "table lookup per product with chunked torch gathers (any device; the reference path for CUDA tensors)",
-    gpu=True, devices=("cuda",), rank=45,
-))
+GATHER = register(
+    Engine(
+        "gather",
+        _gather_cpu,
+        "table lookup per product in a C direct convolution, three output channels per 64-bit lookup (CPU, any table)",
+        check=check,
+        rank=10,
+    )
+)
+GATHER_GPU = register(
+    Engine(
+        "gather-gpu",
+        _gather_torch,
+        "table lookup per product with chunked torch gathers (any device; the reference path for CUDA tensors)",
+        gpu=True,
+        devices=("cuda",),
+        rank=45,
+    )
+)

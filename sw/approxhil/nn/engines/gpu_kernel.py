@@ -134,7 +134,7 @@ gather_conv_cuda(const unsigned char* __restrict__ x, const unsigned char* __res
         }
     }
 }
-""" % {"BM": BM, "TN": TN, "BK": BK}
+""" % {"BM": BM, "TN": TN, "BK": BK}  # noqa: UP031 (braces of the C source stay literal)
 
 
 def _compiler() -> Callable[..., Any] | None:
@@ -156,8 +156,7 @@ def _allow_shared(kernel: Any, size: int) -> None:
     lib = _get_gpu_runtime_library()
     status = lib.cuFuncSetAttribute(kernel.func, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, ctypes.c_int(size))
     if status != 0:
-        raise EngineError(f"cuFuncSetAttribute failed with CUDA error {status}",
-                          fix="use engine='gather-gpu' (torch gathers)")
+        raise EngineError(f"cuFuncSetAttribute failed with CUDA error {status}", fix="use engine='gather-gpu' (torch gathers)")
 
 
 _KERNELS: dict[int, tuple[Any, int]] = {}
@@ -172,8 +171,9 @@ def _kernel(device: torch.device) -> tuple[Any, int]:
         if hit is None:
             compile_kernel = _compiler()
             if compile_kernel is None:
-                raise EngineError("this torch has no runtime CUDA compiler (torch.cuda._compile_kernel)",
-                                  fix="use engine='gather-gpu', or a newer torch")
+                raise EngineError(
+                    "this torch has no runtime CUDA compiler (torch.cuda._compile_kernel)", fix="use engine='gather-gpu', or a newer torch"
+                )
             in_smem = _max_shared(torch.device("cuda", index)) >= _SMEM_TABLE
             with torch.cuda.device(index):
                 kernel = compile_kernel(SOURCE, "gather_conv_cuda", nvcc_options=[] if in_smem else ["-DTABLE_GLOBAL"])
@@ -187,8 +187,9 @@ def _table16(plan: TablePlan, device: torch.device) -> Tensor:
     return plan.tensor("weight_major_int16", device, lambda: plan.weight_major(torch.device("cpu")).to(torch.int16))
 
 
-def launch_config(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: int | None = None,
-                  sms: int | None = None) -> tuple[tuple[int, int, int], list[Any], Tensor]:
+def launch_config(
+    x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, splits: int | None = None, sms: int | None = None
+) -> tuple[tuple[int, int, int], list[Any], Tensor]:
     """Grid, kernel arguments and the zeroed int32 output ``[N, O, OH, OW]`` for one call.
 
     ``splits`` reduction slices (default: enough blocks to fill ``sms`` multiprocessors twice over).
@@ -209,9 +210,30 @@ def launch_config(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry, spl
     kper = -(-k // max(1, splits))
     splits = -(-k // kper)
     y = torch.zeros((n, o, oh, ow), dtype=torch.int32, device=x.device)
-    args = [xc, wc, _table16(plan, x.device), y, n, c, h, wd, o, kh, kw, oh, ow,
-            geometry.stride[0], geometry.stride[1], geometry.padding[0], geometry.padding[1],
-            geometry.dilation[0], geometry.dilation[1], groups, kper, int(splits > 1)]
+    args = [
+        xc,
+        wc,
+        _table16(plan, x.device),
+        y,
+        n,
+        c,
+        h,
+        wd,
+        o,
+        kh,
+        kw,
+        oh,
+        ow,
+        geometry.stride[0],
+        geometry.stride[1],
+        geometry.padding[0],
+        geometry.padding[1],
+        geometry.dilation[0],
+        geometry.dilation[1],
+        groups,
+        kper,
+        int(splits > 1),
+    ]
     return (grid_x, grid_y, groups * splits), args, y
 
 
@@ -279,13 +301,20 @@ def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> st
 def _gather_cuda(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> Tensor:
     reason = check(plan, x.device, tuple(as_conv(x, w, geometry)[1].shape))
     if reason is not None:
-        raise EngineError(f"engine 'gather-cuda' cannot compute this layer exactly here: {reason}",
-                          fix="use engine='gather-gpu' (torch gathers), or 'auto'")
+        raise EngineError(
+            f"engine 'gather-cuda' cannot compute this layer exactly here: {reason}",
+            fix="use engine='gather-gpu' (torch gathers), or 'auto'",
+        )
     return _launch(x, w, plan, geometry)
 
 
-GATHER_CUDA = register(Engine(
-    "gather-cuda", _gather_cuda,
-    "table lookup per product in a CUDA kernel with the table in shared memory (CUDA tensors, any int16 table)",
-    devices=("cuda",), check=check, rank=15,
-))
+GATHER_CUDA = register(
+    Engine(
+        "gather-cuda",
+        _gather_cuda,
+        "table lookup per product in a CUDA kernel with the table in shared memory (CUDA tensors, any int16 table)",
+        devices=("cuda",),
+        check=check,
+        rank=15,
+    )
+)

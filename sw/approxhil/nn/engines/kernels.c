@@ -5,6 +5,7 @@
  * stack_lookup_f32   : the same factors as float32 values.
  * gather_conv        : direct convolution where every product is a truth-table lookup (any table).
  * gather_conv_packed : the same with three output channels per 64-bit lookup (SWAR), for large output planes.
+ * grad_table_conv    : the backward pass of a table-lookup convolution with float gradient tables (any table).
  *
  * Portable C99 with GNU vector types (gcc, clang): no intrinsics, no Python or torch headers, so it
  * compiles in well under a second on x86-64 and aarch64 alike. Each function works on a slice of its
@@ -287,5 +288,173 @@ int gather_conv_packed(const uint8_t *x, const uint8_t *w, const int32_t *tt, in
     free(pacc);
     free(acc);
     free(cols);
+    return 0;
+}
+
+/* Backward pass of a table-lookup convolution with gradient tables (float): for every product
+ * T(x, w) of the forward, the gradient tables give dT/dx = ga[x][w] and dT/dw = gb[x][w], so
+ *     gx[n, c, q]    = sum over (o, k) reading q of   g[n, o, p] * ga[x[n, c, q]][w[o, c, k]]
+ *     gw[o, c, k]    = sum over (n, p)               g[n, o, p] * gb[x[n, c, p + k]][w[o, c, k]]
+ * (p an output pixel, k a kernel tap, q = p * stride + k * dilation the input pixel it reads).
+ *
+ * Per input channel c the kernel first builds, for every activation code present in the channel,
+ * the rows A[k][a][o] = ga[a][w[o, c, k]] and B[k][a][o] = gb[a][w[o, c, k]] over the output
+ * channels o of c's group; then each (pixel, tap) costs one row load and one vector multiply-add
+ * over o: a dot product with g's row for gx, an elementwise product accumulated per tap for gw.
+ *
+ * x  : uint8 codes (value + 128) [N][C][Hp][Wp], padded with the code of 0 (padding reads T(0, w)).
+ * w  : uint8 codes [O][C/groups][KH][KW].
+ * ga, gb : float [256 x codes][256 w codes].
+ * g  : float [N][OH][OW][groups][opad]: the output gradient, each group's og channels zero-padded
+ *      to opad (a multiple of 8).
+ * gx : float [N][C][H][W] (the unpadded input: H = Hp - 2 ph, W = Wp - 2 pw), when need_x.
+ * gw : float [O][C/groups][KH][KW], when need_w; sums over pixels per image in float, images in double.
+ * Work items are input channels c in [i0, i1); results do not depend on how they are split.
+ * Returns 0, or -1 when scratch memory cannot be allocated. */
+typedef float vec8f __attribute__((vector_size(32), aligned(4)));
+
+static inline float hsum8(vec8f v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+static void build_rows(float *rows, const float *table, const uint8_t *w, const uint8_t *present,
+                       int64_t o0, int64_t og, int64_t opad, int64_t cg, int64_t cl, int64_t K)
+{
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t a = 0; a < 256; ++a) {
+            if (!present[a]) continue;
+            float *row = rows + (k * 256 + a) * opad;
+            const float *t = table + a * 256;
+            for (int64_t o = 0; o < og; ++o) row[o] = t[w[((o0 + o) * cg + cl) * K + k]];
+            for (int64_t o = og; o < opad; ++o) row[o] = 0.0f;
+        }
+    }
+}
+
+/* One image of one channel: acc[k][o] += B[k][x][o] * g[p][o] over output pixels p and taps k.
+ * nv (vectors of 8 per row) is a compile-time constant where the caller dispatches on it. */
+static inline __attribute__((always_inline)) void
+weight_pass(float *acc, const float *B, const uint8_t *xc, const float *gn, int64_t nv, int64_t OH, int64_t OW,
+            int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t Wp, int64_t gpix, int64_t opad)
+{
+    for (int64_t oh = 0; oh < OH; ++oh) {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+            const vec8f *gv = (const vec8f *)(gn + (oh * OW + ow) * gpix);
+            for (int64_t i = 0; i < KH; ++i) {
+                const uint8_t *row = xc + (oh * sh + i * dh) * Wp + ow * sw;
+                for (int64_t j = 0; j < KW; ++j) {
+                    const int64_t k = i * KW + j;
+                    const vec8f *bv = (const vec8f *)(B + (k * 256 + row[j * dw]) * opad);
+                    vec8f *av = (vec8f *)(acc + k * opad);
+                    for (int64_t v = 0; v < nv; ++v) av[v] += bv[v] * gv[v];
+                }
+            }
+        }
+    }
+}
+
+/* One image of one channel: gx[q] = sum over taps reading q of A[k][x[q]] . g[p]. rowmap[ih * KH + i] and
+ * colmap[iw * KW + j] hold the output row/column tap (i, j) of input (ih, iw) contributes to, or -1. */
+static inline __attribute__((always_inline)) void
+input_pass(float *gxc, const float *A, const uint8_t *xc, const float *gn, const int64_t *rowmap, const int64_t *colmap,
+           int64_t nv, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t OW, int64_t KH, int64_t KW, int64_t Wp,
+           int64_t gpix, int64_t opad)
+{
+    for (int64_t ih = 0; ih < H; ++ih) {
+        for (int64_t iw = 0; iw < W; ++iw) {
+            const float *arows = A + (int64_t)xc[(ih + ph) * Wp + iw + pw] * opad;
+            vec8f s = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t i = 0; i < KH; ++i) {
+                const int64_t oh = rowmap[ih * KH + i];
+                if (oh < 0) continue;
+                for (int64_t j = 0; j < KW; ++j) {
+                    const int64_t ow = colmap[iw * KW + j];
+                    if (ow < 0) continue;
+                    const vec8f *av = (const vec8f *)(arows + (i * KW + j) * 256 * opad);
+                    const vec8f *gv = (const vec8f *)(gn + (oh * OW + ow) * gpix);
+                    for (int64_t v = 0; v < nv; ++v) s += av[v] * gv[v];
+                }
+            }
+            gxc[ih * W + iw] = hsum8(s);
+        }
+    }
+}
+
+/* Output index that input index t (padded coordinates) reaches through tap offset `off`, or -1. */
+static int64_t tap_target(int64_t t, int64_t off, int64_t stride, int64_t out)
+{
+    const int64_t d = t - off;
+    if (d < 0 || d % stride) return -1;
+    return d / stride < out ? d / stride : -1;
+}
+
+#define DISPATCH_NV(nv, call)                                   \
+    switch (nv) {                                               \
+    case 1: { const int64_t NV = 1; call; } break;              \
+    case 2: { const int64_t NV = 2; call; } break;              \
+    case 4: { const int64_t NV = 4; call; } break;              \
+    case 8: { const int64_t NV = 8; call; } break;              \
+    default: { const int64_t NV = nv; call; } break;            \
+    }
+
+int grad_table_conv(const uint8_t *x, const uint8_t *w, const float *ga, const float *gb, const float *g,
+                    float *gx, float *gw,
+                    int64_t N, int64_t C, int64_t Hp, int64_t Wp, int64_t O, int64_t KH, int64_t KW,
+                    int64_t OH, int64_t OW, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw,
+                    int64_t groups, int64_t opad, int64_t need_x, int64_t need_w, int64_t i0, int64_t i1)
+{
+    const int64_t cg = C / groups, og = O / groups, K = KH * KW, plane = Hp * Wp;
+    const int64_t H = Hp - 2 * ph, W = Wp - 2 * pw, gpix = groups * opad, nv = opad / 8;
+    float *A = need_x ? (float *)malloc(sizeof(float) * K * 256 * opad) : NULL;
+    float *B = need_w ? (float *)malloc(sizeof(float) * K * 256 * opad) : NULL;
+    float *acc = (float *)malloc(sizeof(float) * K * opad);
+    double *total = (double *)malloc(sizeof(double) * K * opad);
+    int64_t *rowmap = (int64_t *)malloc(sizeof(int64_t) * (H * KH + W * KW));
+    if ((need_x && !A) || (need_w && !B) || !acc || !total || !rowmap) {
+        free(A); free(B); free(acc); free(total); free(rowmap);
+        return -1;
+    }
+    int64_t *colmap = rowmap + H * KH;
+    for (int64_t ih = 0; ih < H; ++ih)
+        for (int64_t i = 0; i < KH; ++i) rowmap[ih * KH + i] = tap_target(ih + ph, i * dh, sh, OH);
+    for (int64_t iw = 0; iw < W; ++iw)
+        for (int64_t j = 0; j < KW; ++j) colmap[iw * KW + j] = tap_target(iw + pw, j * dw, sw, OW);
+    for (int64_t c = i0; c < i1; ++c) {
+        const int64_t grp = c / cg, cl = c % cg, o0 = grp * og;
+        uint8_t present[256];
+        memset(present, 0, sizeof(present));
+        for (int64_t n = 0; n < N; ++n) {
+            const uint8_t *xc = x + (n * C + c) * plane;
+            for (int64_t q = 0; q < plane; ++q) present[xc[q]] = 1;
+        }
+        if (need_x) build_rows(A, ga, w, present, o0, og, opad, cg, cl, K);
+        if (need_w) {
+            build_rows(B, gb, w, present, o0, og, opad, cg, cl, K);
+            memset(total, 0, sizeof(double) * K * opad);
+        }
+        for (int64_t n = 0; n < N; ++n) {
+            const uint8_t *xc = x + (n * C + c) * plane;
+            const float *gn = g + n * OH * OW * gpix + grp * opad;
+            if (need_w) {
+                memset(acc, 0, sizeof(float) * K * opad);
+                DISPATCH_NV(nv, weight_pass(acc, B, xc, gn, NV, OH, OW, KH, KW, sh, sw, dh, dw, Wp, gpix, opad))
+                for (int64_t e = 0; e < K * opad; ++e) total[e] += acc[e];
+            }
+            if (need_x) {
+                DISPATCH_NV(nv, input_pass(gx + (n * C + c) * H * W, A, xc, gn, rowmap, colmap, NV, H, W, ph, pw, OW,
+                                           KH, KW, Wp, gpix, opad))
+            }
+        }
+        if (need_w) {
+            for (int64_t o = 0; o < og; ++o)
+                for (int64_t k = 0; k < K; ++k) gw[((o0 + o) * cg + cl) * K + k] = (float)total[k * opad + o];
+        }
+    }
+    free(A);
+    free(B);
+    free(acc);
+    free(total);
+    free(rowmap);
     return 0;
 }

@@ -79,8 +79,23 @@ def _qconv(xs: Tensor, ws: Tensor, stride: list[int], padding: list[int], dilati
     zeros = torch.zeros(out, dtype=torch.int64)
     packed = torch.ops.onednn.qconv_prepack(ws, scales, 1.0, OFFSET, stride, padding, dilation, groups, None)
     return torch.ops.onednn.qconv2d_pointwise(
-        xs, 1.0, OFFSET, packed, scales, zeros, None, stride, padding, dilation, groups, 1.0, 0,
-        torch.float32, "none", [], "",
+        xs,
+        1.0,
+        OFFSET,
+        packed,
+        scales,
+        zeros,
+        None,
+        stride,
+        padding,
+        dilation,
+        groups,
+        1.0,
+        0,
+        torch.float32,
+        "none",
+        [],
+        "",
     )
 
 
@@ -100,10 +115,18 @@ def onednn_exact() -> bool:
         # converted before subtracting the zero point (or saturated) fails here.
         (torch.full((1, 1024, 2, 2), 255, dtype=torch.uint8), odd, 1, 0),
         (torch.zeros((1, 1024, 2, 2), dtype=torch.uint8), torch.full((2, 1024, 1, 1), -128, dtype=torch.int8), 1, 0),
-        (torch.randint(0, 256, (3, 24, 9, 7), generator=gen, dtype=torch.uint8),
-         torch.randint(-128, 128, (8, 12, 3, 3), generator=gen, dtype=torch.int8), 2, 1),
-        (torch.randint(0, 256, (2, 96, 6, 6), generator=gen, dtype=torch.uint8),
-         torch.randint(-128, 128, (5, 96, 3, 3), generator=gen, dtype=torch.int8), 1, 1),
+        (
+            torch.randint(0, 256, (3, 24, 9, 7), generator=gen, dtype=torch.uint8),
+            torch.randint(-128, 128, (8, 12, 3, 3), generator=gen, dtype=torch.int8),
+            2,
+            1,
+        ),
+        (
+            torch.randint(0, 256, (2, 96, 6, 6), generator=gen, dtype=torch.uint8),
+            torch.randint(-128, 128, (5, 96, 3, 3), generator=gen, dtype=torch.int8),
+            1,
+            1,
+        ),
     ]
     try:
         for xs, ws, groups, pad in probes:
@@ -132,7 +155,7 @@ def _stack_input(x: Tensor, lut: Tensor) -> Tensor:
 
 def _stack_weight(w: Tensor, lut: Tensor) -> Tensor:
     """int8 ``v_i(w)`` of ``w [O, Cg, KH, KW]`` as ``[O, Cg·n, KH, KW]`` (order (c, i), matching the input)."""
-    o, cg, kh, kw = w.shape
+    o, _cg, kh, kw = w.shape
     stacked = lut[_codes(w)]  # [O, Cg, KH, KW, n]
     return stacked.permute(0, 1, 4, 2, 3).reshape(o, -1, kh, kw).contiguous()
 
@@ -150,22 +173,26 @@ def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> st
     if device.type != "cpu":
         return "it computes CPU tensors"
     if not onednn_exact():
-        return ("oneDNN's int8 convolution is not exact on this CPU (it failed the exactness probe: "
-                "without VNNI it saturates int16 sums of u8 x s8 pairs)")
+        return (
+            "oneDNN's int8 convolution is not exact on this CPU (it failed the exactness probe: "
+            "without VNNI it saturates int16 sums of u8 x s8 pairs)"
+        )
     return None
 
 
 def _lowrank_cpu(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) -> Tensor:
     reason = check(plan, x.device, ())
     if reason is not None:
-        raise EngineError(f"engine 'lowrank' cannot compute this layer exactly here: {reason}",
-                          fix="use engine='lowrank-f32' (the same factors in float32), or 'auto'")
+        raise EngineError(
+            f"engine 'lowrank' cannot compute this layer exactly here: {reason}",
+            fix="use engine='lowrank-f32' (the same factors in float32), or 'auto'",
+        )
     x, w = as_conv(x, w, geometry)
     x, geometry = pointwise_subsample(x, w, geometry)
     dec = plan.decomposition
     if not plan.zero_row:  # padding must contribute T(0, w): pad the operands, not the codes
         x, geometry = pad_input(x, geometry), replace(geometry, padding=(0, 0))
-    n, c, h, wd = x.shape
+    n, _c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     groups = geometry.groups
     taps = kh * kw
@@ -206,7 +233,13 @@ def _conv_batches(x: Tensor, lut_u: Tensor, ws: Tensor, geometry: Geometry, grou
 
 
 def _conv_channel_chunks(
-    x: Tensor, lut_u: Tensor, w: Tensor, plan: TablePlan, part: np.ndarray, geometry: Geometry, chunk: int,
+    x: Tensor,
+    lut_u: Tensor,
+    w: Tensor,
+    plan: TablePlan,
+    part: np.ndarray,
+    geometry: Geometry,
+    chunk: int,
     shape: tuple[int, ...],
 ) -> Tensor:
     """Sum of per-channel-chunk convolutions (each exact in float32) in float64; one group at a time."""
@@ -257,13 +290,24 @@ def _lowrank_torch(x: Tensor, w: Tensor, plan: TablePlan, geometry: Geometry) ->
     return from_conv(y, geometry)
 
 
-LOWRANK = register(Engine(
-    "lowrank", _lowrank_cpu,
-    "exact int8 factors of the table as stacked oneDNN int8 convolutions (CPUs where they are exact: VNNI, AMX)",
-    family="lowrank", check=check, rank=20,
-))
-LOWRANK_GPU = register(Engine(
-    "lowrank-gpu", _lowrank_torch,
-    "exact int8 factors of the table via im2col and torch._int_mm (any device; used for CUDA tensors)",
-    gpu=True, devices=("cuda",), family="lowrank", rank=40,
-))
+LOWRANK = register(
+    Engine(
+        "lowrank",
+        _lowrank_cpu,
+        "exact int8 factors of the table as stacked oneDNN int8 convolutions (CPUs where they are exact: VNNI, AMX)",
+        family="lowrank",
+        check=check,
+        rank=20,
+    )
+)
+LOWRANK_GPU = register(
+    Engine(
+        "lowrank-gpu",
+        _lowrank_torch,
+        "exact int8 factors of the table via im2col and torch._int_mm (any device; used for CUDA tensors)",
+        gpu=True,
+        devices=("cuda",),
+        family="lowrank",
+        rank=40,
+    )
+)

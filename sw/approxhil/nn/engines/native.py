@@ -88,12 +88,12 @@ def build_flags(portable: bool | None = None) -> list[str]:
 
 def _build(compiler: str, flags: list[str], target: Path) -> None:
     with atomic_path(target, suffix=".so") as tmp:
-        proc = subprocess.run(
-            [compiler, *flags, str(SOURCE), "-o", str(tmp)], capture_output=True, text=True, timeout=120
-        )
+        proc = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(tmp)], capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            raise KernelError(f"{compiler} failed to build the C kernels: {proc.stderr.strip()[:500]}",
-                              fix="install a working gcc or clang (or set CC), or use the torch engines")
+            raise KernelError(
+                f"{compiler} failed to build the C kernels: {proc.stderr.strip()[:500]}",
+                fix="install a working gcc or clang (or set CC), or use the torch engines",
+            )
 
 
 def load(portable: bool | None = None) -> ctypes.CDLL:
@@ -117,8 +117,9 @@ def load(portable: bool | None = None) -> ctypes.CDLL:
                 return load(portable=True)  # a compiler that does not know -march=native here: plain -O3
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as exc:
-        raise KernelError(f"C kernels unavailable: {exc}", fix="check the compiler and the cache folder "
-                          f"{cache_dir()} (or set APPROXHIL_CACHE)") from exc
+        raise KernelError(
+            f"C kernels unavailable: {exc}", fix=f"check the compiler and the cache folder {cache_dir()} (or set APPROXHIL_CACHE)"
+        ) from exc
     for name, args in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.argtypes = args
@@ -134,7 +135,7 @@ def library() -> ctypes.CDLL | None:
     try:
         return load()
     except KernelError as exc:
-        warnings.warn(f"approxhil: {exc}; the C engines are unavailable", RuntimeWarning)
+        warnings.warn(f"approxhil: {exc}; the C engines are unavailable", RuntimeWarning, stacklevel=2)
         return None
 
 
@@ -167,5 +168,7 @@ def parallel(fn: Callable[..., int], items: int, *args: int, min_items: int = 1)
         futures = [pool.submit(fn, *args, bounds[k], bounds[k + 1]) for k in range(1, workers)]
         status = [fn(*args, bounds[0], bounds[1])] + [future.result() for future in futures]
     if any(status):
-        raise KernelError(f"C kernel {getattr(fn, '__name__', 'call')} ran out of memory",
-                          fix="use smaller batches or fewer threads (torch.set_num_threads)")
+        raise KernelError(
+            f"C kernel {getattr(fn, '__name__', 'call')} ran out of memory",
+            fix="use smaller batches or fewer threads (torch.set_num_threads)",
+        )

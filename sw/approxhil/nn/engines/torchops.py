@@ -94,11 +94,12 @@ def int_mm_exact() -> bool:
     probes = [
         (torch.full((32, 64), -128, dtype=torch.int8), torch.full((64, 8), -128, dtype=torch.int8)),
         (torch.full((32, 64), 127, dtype=torch.int8), torch.full((64, 8), -128, dtype=torch.int8)),
-        (torch.randint(-128, 128, (64, 256), generator=gen, dtype=torch.int8),
-         torch.randint(-128, 128, (256, 16), generator=gen, dtype=torch.int8)),
+        (
+            torch.randint(-128, 128, (64, 256), generator=gen, dtype=torch.int8),
+            torch.randint(-128, 128, (256, 16), generator=gen, dtype=torch.int8),
+        ),
     ]
     try:
-        return all(torch.equal(torch._int_mm(a, b).to(torch.int64), a.to(torch.int64) @ b.to(torch.int64))
-                   for a, b in probes)
+        return all(torch.equal(torch._int_mm(a, b).to(torch.int64), a.to(torch.int64) @ b.to(torch.int64)) for a, b in probes)
     except (RuntimeError, NotImplementedError, AttributeError):
         return False

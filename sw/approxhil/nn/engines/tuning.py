@@ -77,8 +77,7 @@ def load(target: Path | None = None) -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        warnings.warn(f"approxhil: cannot read the engine tuning cache {target} ({exc}); measuring again",
-                      RuntimeWarning)
+        warnings.warn(f"approxhil: cannot read the engine tuning cache {target} ({exc}); measuring again", RuntimeWarning, stacklevel=2)
         return {}
     try:
         data = json.loads(text)
@@ -90,8 +89,7 @@ def load(target: Path | None = None) -> dict[str, dict[str, Any]]:
                 raise ValueError(f"malformed entry {key!r}")
         return entries
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
-        warnings.warn(f"approxhil: ignoring the corrupt engine tuning cache {target} ({exc}); it is rebuilt",
-                      RuntimeWarning)
+        warnings.warn(f"approxhil: ignoring the corrupt engine tuning cache {target} ({exc}); it is rebuilt", RuntimeWarning, stacklevel=2)
         return {}
 
 
@@ -107,4 +105,4 @@ def store(key: str, entry: dict[str, Any], target: Path | None = None) -> None:
         try:
             write_text(target, json.dumps(data, indent=1, sort_keys=True) + "\n")
         except OSError as exc:
-            warnings.warn(f"approxhil: cannot write the engine tuning cache {target} ({exc})", RuntimeWarning)
+            warnings.warn(f"approxhil: cannot write the engine tuning cache {target} ({exc})", RuntimeWarning, stacklevel=2)
