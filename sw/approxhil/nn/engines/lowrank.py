@@ -99,9 +99,15 @@ def _qconv(xs: Tensor, ws: Tensor, stride: list[int], padding: list[int], dilati
     )
 
 
-@lru_cache(maxsize=1)
 def onednn_exact() -> bool:
-    """Whether oneDNN's int8 convolution exists here and reproduces exact sums on probe operands."""
+    """Whether oneDNN's int8 convolution exists here and reproduces exact sums on probe operands, at the
+    current PyTorch thread count: oneDNN picks its kernel by thread count, and on some VNNI CPUs the
+    one-thread kernel rounds sums above 2^24 that the multi-thread one keeps exact."""
+    return _onednn_exact(torch.get_num_threads())
+
+
+@lru_cache(maxsize=8)
+def _onednn_exact(threads: int) -> bool:
     if not (hasattr(torch.ops, "onednn") and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
         return False
     if not torch.backends.mkldnn.is_available():
@@ -175,7 +181,8 @@ def check(plan: TablePlan, device: torch.device, w_shape: tuple[int, ...]) -> st
     if not onednn_exact():
         return (
             "oneDNN's int8 convolution is not exact on this CPU (it failed the exactness probe: "
-            "without VNNI it saturates int16 sums of u8 x s8 pairs)"
+            f"without VNNI it saturates int16 sums of u8 x s8 pairs; with {torch.get_num_threads()} thread(s) some "
+            "CPUs round sums above 2^24)"
         )
     return None
 
