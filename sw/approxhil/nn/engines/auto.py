@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from approxhil.nn.engines import tuning
+from approxhil.nn.engines import lowrank, tuning
 from approxhil.nn.engines.base import AUTO_MAX_COMPONENTS, Engine, Geometry, TablePlan, engines
 from approxhil.nn.errors import EngineError
 
@@ -184,7 +184,8 @@ def _one_thread(device: torch.device) -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with lowrank.timed_at_one_thread(threads):
+            yield
     finally:
         torch.set_num_threads(threads)
 
