@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from approxhil.allocator import keep_freed_memory
 from approxhil.experiments.grid import Cell, Grid
 from approxhil.experiments.report import build_report
 from approxhil.experiments.runner import base_record, run_grid
@@ -85,6 +86,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     """Run every step, print a summary table, return the records (tables, results, timings)."""
     from approxhil.textable import markdown_table
 
+    keep_freed_memory()
     timings: dict[str, float] = {}
 
     start = time.perf_counter()

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from approxhil import __version__
+from approxhil.allocator import keep_freed_memory
 from approxhil.data import Batches, ImageSet, Splits, load_cifar10, load_digits
 from approxhil.data.errors import DataError, DataMissingError
 from approxhil.data.paths import data_dirs
@@ -52,7 +53,7 @@ HYBRID_SAMPLES = 500  # training images each layer's error model is checked on (
 CALIBRATION_BATCH = 64
 CALIBRATION_BATCHES = 4
 FIT_BATCH = 100  # images per forward pass when fitting the error model
-EVAL_BATCH = 256  # images per forward pass when measuring accuracy
+EVAL_BATCH = 128  # images per forward pass when measuring accuracy (larger batches map fresh memory per batch)
 FLOAT_EPOCHS = 30  # float pretraining of networks without published weights
 
 
@@ -224,6 +225,7 @@ def prepare(
 ) -> Prepared:
     """Load the data, the float network (``weights``, the published ones, or trained once under ``root``),
     approximate it with ``multiplier`` and calibrate it; the approximate network is on ``device``."""
+    keep_freed_memory()  # batches reuse freed activations instead of faulting in fresh pages
     path = weights_file(network, weights, root)  # a missing weights file is named before any data is loaded
     splits = load_splits(model_info(network).dataset, data)
     model = (
