@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short session on a machine with a CUDA GPU: the CUDA tests (engines bit-exact on the GPU, the
+# One short run on a machine with a CUDA GPU: the CUDA tests (engines bit-exact on the GPU, the
 # gather-cuda kernel's self-check, retraining on CUDA), then the GPU benchmarks into
 # docs/benchmarks-gpu.md. Run from anywhere; about 2-4 minutes on an H200.
 set -euo pipefail
