@@ -103,52 +103,49 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.o
     optimizer.step()
 
 
-def _ratio(model: nn.Module, x, y, optimizer, reps: int, clock=time.perf_counter) -> tuple[float, float, float]:
-    """Step times in ``quant`` and ``behavioral`` mode, measured back to back ``reps`` times.
+def _paired_steps(model: nn.Module, x, y, optimizer, switch, names: tuple[str, str], reps: int, clock) -> tuple[float, float, float]:
+    """Training-step times under two settings (``switch(name)`` applies one), measured back to back ``reps`` times
+    after one warm-up step each (oneDNN kernels, decompositions, engines measured by auto, gradient tables).
 
-    Returns the best time of each mode and the median of the per-pair ratios: a pair shares the
+    Returns the best time of each and the median of the per-pair ratios (second / first): a pair shares the
     machine's load, and the median drops pairs hit by a burst of other work.
     """
-    times: dict[str, list[float]] = {"quant": [], "behavioral": []}
-    model.train()
-    for mode in times:  # warm-up: oneDNN kernels, decompositions, compiled kernels
-        set_mode(model, mode)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:
+        switch(name)
         _step(model, x, y, optimizer)
     for _ in range(reps):
-        for mode in times:
-            set_mode(model, mode)
+        for name in names:
+            switch(name)
             start = clock()
             _step(model, x, y, optimizer)
-            times[mode].append(clock() - start)
-    ratios = [b / q for q, b in zip(times["quant"], times["behavioral"])]
-    return min(times["quant"]), min(times["behavioral"]), float(np.median(ratios))
+            times[name].append(clock() - start)
+    first, second = names
+    ratios = [b / a for a, b in zip(times[first], times[second])]
+    return min(times[first]), min(times[second]), float(np.median(ratios))
+
+
+def _ratio(model: nn.Module, x, y, optimizer, reps: int, clock=time.perf_counter) -> tuple[float, float, float]:
+    """Step times in ``quant`` and ``behavioral`` mode: best of each and the median ratio (:func:`_paired_steps`)."""
+    model.train()
+    return _paired_steps(model, x, y, optimizer, lambda mode: set_mode(model, mode), ("quant", "behavioral"), reps, clock)
 
 
 def _gradient_ratio(table, estimator: str, reps: int, clock=time.perf_counter) -> tuple[float, float, float, str]:
-    """Behavioral step times with the straight-through and with ``estimator``'s backward, measured back to back.
-
-    Returns the best time of each and the median of the per-pair ratios (as :func:`_ratio`), and the
-    backward backends the layers used.
+    """Behavioral step times with the straight-through and with ``estimator``'s backward (:func:`_paired_steps`),
+    and the backward backends the layers used.
     """
     model, x, y, optimizer = _setup(table)
     set_mode(model, "behavioral")
     model.train()
-    times: dict[str, list[float]] = {"ste": [], estimator: []}
-    for gradient in times:  # warm-up: engines measured by auto, gradient tables and their factors
-        set_gradient(model, gradient)
-        _step(model, x, y, optimizer)
-    for _ in range(reps):
-        for gradient in times:
-            set_gradient(model, gradient)
-            start = clock()
-            _step(model, x, y, optimizer)
-            times[gradient].append(clock() - start)
-    ratios = [b / a for a, b in zip(times["ste"], times[estimator])]
+    ste, other, ratio = _paired_steps(
+        model, x, y, optimizer, lambda gradient: set_gradient(model, gradient), ("ste", estimator), reps, clock
+    )
     backends: dict[str, int] = {}
     for layer in approx_layers(model).values():
         backends[str(layer.gradient_backend)] = backends.get(str(layer.gradient_backend), 0) + 1
     used = ", ".join(f"{name} x{count}" for name, count in sorted(backends.items(), key=lambda kv: -kv[1]))
-    return min(times["ste"]), min(times[estimator]), float(np.median(ratios)), used
+    return ste, other, ratio, used
 
 
 def gradient_rows(reps: int, quick: bool = False) -> list[dict]:
