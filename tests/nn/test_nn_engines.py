@@ -16,6 +16,7 @@ from engine_cases import CPU_ENGINES, TABLES, all_cases, operands, reference, re
 
 from approxhil.errors import SpecError
 from approxhil.nn.engines import Geometry, engine_names, floatconv, gather, get_engine, lowrank, native, plan_for, select_engine
+from approxhil.nn.engines.base import timed_at_one_thread
 from approxhil.nn.errors import EngineError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +142,21 @@ def test_int_operands_any_dtype() -> None:
 # --------------------------------------------------------------------------- availability and errors
 def test_probes_run() -> None:
     assert isinstance(lowrank.onednn_exact(), bool) and isinstance(floatconv.float_conv_exact(), bool)
+
+
+@pytest.mark.parametrize("probe", [lowrank.onednn_exact, floatconv.float_conv_exact])
+def test_probe_verdicts_are_for_the_thread_count_results_use(probe, torch_threads) -> None:
+    """Asked while engines are timed on one thread, a probe answers for the count results are computed with."""
+    torch_threads(2)
+    probe.cache_clear()
+    two = probe()
+    probe.cache_clear()
+    torch_threads(1)
+    with timed_at_one_thread(2):
+        assert probe() == two
+        assert torch.get_num_threads() == 1  # the probe ran at two threads and restored one
+    probe.cache_clear()
+    assert probe() == probe()  # cached per count, and stable
 
 
 def test_forced_engine_that_is_not_exact_here_names_the_one_to_use() -> None:

@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from approxhil.nn.engines import lowrank, tuning
-from approxhil.nn.engines.base import AUTO_MAX_COMPONENTS, Engine, Geometry, TablePlan, engines
+from approxhil.nn.engines import tuning
+from approxhil.nn.engines.base import AUTO_MAX_COMPONENTS, Engine, Geometry, TablePlan, engines, timed_at_one_thread
 from approxhil.nn.errors import EngineError
 
 #: Workloads below this many table lookups are not measured (the static preference runs).
@@ -184,7 +184,7 @@ def _one_thread(device: torch.device) -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with lowrank.timed_at_one_thread(threads):
+        with timed_at_one_thread(threads):
             yield
     finally:
         torch.set_num_threads(threads)

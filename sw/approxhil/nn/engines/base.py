@@ -8,10 +8,12 @@ value is provably below 2^24 (so exactly representable), otherwise ``float64``, 
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache, wraps
 
 import numpy as np
 import torch
@@ -21,6 +23,49 @@ from approxhil.encoding import OFFSET
 from approxhil.errors import SpecError
 from approxhil.nn.engines.decompose import Decomposition, cached_decomposition
 from approxhil.tables import table_sha256
+
+#: Thread count whose probe verdicts apply while engines are timed at another count (:func:`timed_at_one_thread`).
+_RESULT_THREADS: ContextVar[int | None] = ContextVar("_RESULT_THREADS", default=None)
+
+
+def result_threads() -> int:
+    """The PyTorch thread count results are computed with. oneDNN picks its kernels by thread count (on some
+    VNNI CPUs its one-thread int8 kernel rounds sums above 2^24 that the two-thread one keeps exact), so an
+    exactness probe's verdict holds for one count: probes are cached per count."""
+    return _RESULT_THREADS.get() or torch.get_num_threads()
+
+
+def per_thread_count(probe: Callable[[], bool]) -> Callable[[], bool]:
+    """An exactness probe cached per :func:`result_threads` count, and run with that many PyTorch threads
+    (so a verdict asked for while engines are timed on one thread is still the verdict for the real count)."""
+
+    @lru_cache(maxsize=8)
+    def at(threads: int) -> bool:
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return probe()
+        finally:
+            torch.set_num_threads(saved)
+
+    @wraps(probe)
+    def verdict() -> bool:
+        return at(result_threads())
+
+    verdict.cache_clear = at.cache_clear  # type: ignore[attr-defined]
+    return verdict
+
+
+@contextlib.contextmanager
+def timed_at_one_thread(threads: int) -> Iterator[None]:
+    """While engines are timed on one thread (results discarded), judge exactness at ``threads``, the count
+    the chosen engine will compute with."""
+    token = _RESULT_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _RESULT_THREADS.reset(token)
+
 
 #: ``auto`` considers the low-rank engines up to this many int8 components (the gather engines always).
 AUTO_MAX_COMPONENTS = 24

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -37,6 +36,7 @@ from approxhil.nn.engines.base import (
     TablePlan,
     as_conv,
     from_conv,
+    per_thread_count,
     pointwise_subsample,
     register,
 )
@@ -58,9 +58,10 @@ def _mkldnn_conv(xs: Tensor, ws: Tensor, geometry: Geometry, groups: int) -> Ten
     return torch.ops.aten.mkldnn_convolution(xs, ws, None, list(geometry.padding), list(geometry.stride), list(geometry.dilation), groups)
 
 
-@lru_cache(maxsize=1)
+@per_thread_count
 def float_conv_exact() -> bool:
-    """Whether oneDNN's float32 direct convolution reproduces exact integer sums up to the 2^24 bound here."""
+    """Whether oneDNN's float32 direct convolution reproduces exact integer sums up to the 2^24 bound here, at
+    the thread count results are computed with (:func:`~approxhil.nn.engines.base.per_thread_count`)."""
     if not torch.backends.mkldnn.is_available() or _fp32_math() not in ("none", "ieee"):
         return False
     gen = torch.Generator().manual_seed(4321)

@@ -20,11 +20,7 @@ Exactness. Every factor is an int8 integer and the products accumulate in int32:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -40,6 +36,7 @@ from approxhil.nn.engines.base import (
     TablePlan,
     as_conv,
     from_conv,
+    per_thread_count,
     pointwise_subsample,
     register,
 )
@@ -102,30 +99,10 @@ def _qconv(xs: Tensor, ws: Tensor, stride: list[int], padding: list[int], dilati
     )
 
 
-#: Thread count whose verdict applies while an engine is timed at another count (see :func:`timed_at_one_thread`).
-_RESULT_THREADS: ContextVar[int | None] = ContextVar("_RESULT_THREADS", default=None)
-
-
+@per_thread_count
 def onednn_exact() -> bool:
     """Whether oneDNN's int8 convolution exists here and reproduces exact sums on probe operands, at the
-    PyTorch thread count results are computed with: oneDNN picks its kernel by thread count, and on some
-    VNNI CPUs the one-thread kernel rounds sums above 2^24 that the multi-thread one keeps exact."""
-    return _onednn_exact(_RESULT_THREADS.get() or torch.get_num_threads())
-
-
-@contextlib.contextmanager
-def timed_at_one_thread(threads: int) -> Iterator[None]:
-    """While engines are timed on one thread (results discarded), judge exactness at ``threads``, the count
-    the chosen engine will compute with."""
-    token = _RESULT_THREADS.set(threads)
-    try:
-        yield
-    finally:
-        _RESULT_THREADS.reset(token)
-
-
-@lru_cache(maxsize=8)
-def _onednn_exact(threads: int) -> bool:
+    thread count results are computed with (:func:`~approxhil.nn.engines.base.per_thread_count`)."""
     if not (hasattr(torch.ops, "onednn") and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
         return False
     if not torch.backends.mkldnn.is_available():

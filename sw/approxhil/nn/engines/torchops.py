@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from approxhil.nn.engines.base import Geometry
+from approxhil.nn.engines.base import Geometry, per_thread_count
 
 #: Largest reduction length whose int8 x int8 products sum inside int32 (128 * 128 * k < 2^31).
 INT32_SAFE_K = (1 << 31) // (128 * 128) - 1
@@ -87,9 +85,10 @@ def _int_mm_padded(a: Tensor, b_t: Tensor) -> Tensor:
     return result[:m, :n].to(torch.int64)
 
 
-@lru_cache(maxsize=1)
+@per_thread_count
 def int_mm_exact() -> bool:
-    """Whether ``torch._int_mm`` on the CPU gives exact int32 sums here (probe: extreme and random operands)."""
+    """Whether ``torch._int_mm`` on the CPU gives exact int32 sums here (probe: extreme and random operands), at
+    the thread count results are computed with (:func:`~approxhil.nn.engines.base.per_thread_count`)."""
     gen = torch.Generator().manual_seed(99)
     probes = [
         (torch.full((32, 64), -128, dtype=torch.int8), torch.full((64, 8), -128, dtype=torch.int8)),
