@@ -190,3 +190,31 @@ def test_report_shows_the_estimator_beside_each_cell(tmp_path: Path) -> None:
     assert [_gradient_label(r) for r in (legacy, ste, diff, edge)] == ["ste", "ste", "lut-diff H=4", "lut-diff H=2 range"]
     main = _main_fit([legacy, ste, diff])
     assert main(legacy) and main(ste) and not main(diff)  # figures keep one bar per mode: the straight-through cells
+
+
+def test_quant_cells_of_approximate_multipliers_share_the_exact_retraining(tmp_path: Path) -> None:
+    """8-bit retraining never runs the multiplier, so a quant cell of 2222 evaluates the exact cell's weights:
+    the same weights a retraining from scratch on the 2222-approximated network gives, on 2222."""
+    import torch
+
+    from approxhil.experiments.runner import exact_retraining, run_cell
+    from approxhil.workflow import accuracies, prepare, recover
+
+    root = tmp_path / "results"
+    cell = Cell(network="digits_cnn", multiplier="2222", mode="quant", epochs=1, fit_samples=100, train_subset=128)
+    exact = exact_retraining(cell)
+    assert exact is not None and exact.multiplier == "0000" and exact_retraining(exact) is None
+    assert exact_retraining(Cell(network="digits_cnn", multiplier="2222", mode="errormodel")) is None
+    result = run_cell(cell, root, progress=False)
+    assert exact.done(root) and result["retrained_by"] == exact.key
+    shared = json.loads((exact.folder(root) / "result.json").read_text())
+    assert result["history"] == shared["history"] and result["table"]["name"] != shared["table"]["name"]
+
+    prepared = prepare("digits_cnn", "2222", root=root)  # the quant cell computed from scratch
+    config = cell.retrain_config()
+    recover(prepared.approx, config, prepared.train_batches(config.batch_size, seed=cell.seed, subset=cell.train_subset), progress=False)
+    ours = torch.load(cell.folder(root) / "model.pt", weights_only=False)["model"]
+    scratch = prepared.approx.state_dict()
+    weights = [k for k in scratch if k.endswith(("weight", "bias", "running_mean", "running_var"))]
+    assert weights and all(torch.equal(ours[k], scratch[k]) for k in weights)
+    assert accuracies(prepared.approx, prepared.tests) == result["after"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from approxhil.models.macs import count_macs
 from approxhil.models.registry import model_info
 from approxhil.multipliers.golden import resolve_table
 from approxhil.nn import approx_layers, set_multiplier
+from approxhil.tables import TruthTable
 from approxhil.train import evaluate
 from approxhil.train.batchnorm import recalibrate_batchnorm
 from approxhil.workflow import (
@@ -47,6 +49,9 @@ NEURONS = "neurons.npz"
 BASE_LOCK = "base.lock"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
+EXACT = "0000"  # the exact 8-bit multiplier: the like-for-like line every approximate cell is compared with
+#: What a cell's result records about its own run rather than its retraining (not taken from a shared retraining).
+OWN_KEYS = ("cell", "key", "inputs", "table", "before", "after", "after_bn", "eval_seconds", "parallel_jobs")
 
 
 def _save_neuron_samples(model, batches, path: Path, progress: bool = False) -> None:
@@ -165,6 +170,9 @@ def run_cell(
     folder = cell.folder(root)
     if cell.done(root):
         return _finished(cell, root, data, weights, error_model)
+    source = exact_retraining(cell)
+    if source is not None:  # its retraining first (or read back): this cell only evaluates the weights it gives
+        run_cell(source, root, data, device, progress, weights, jobs=jobs)
     prepared = prepare(
         cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device, progress=progress
     )  # before, fit, retraining and after all run on device; inputs checked before any write
@@ -173,6 +181,19 @@ def run_cell(
             return _finished(cell, root, data, weights, error_model)
         remove_partial_files(folder)  # left by a writer killed mid-write; its last checkpoint is resumed
         return _compute(cell, root, prepared, device, progress, error_model, jobs)
+
+
+def exact_retraining(cell: Cell) -> Cell | None:
+    """The exact multiplier's cell whose retraining a ``quant`` cell of an approximate multiplier shares.
+
+    ``quant`` retrains the exact 8-bit network: every layer computes exact products, and the activation
+    steps are calibrated on the float network, so neither depends on the multiplier. The weights are those
+    of the exact multiplier's cell with the same settings; what differs is only the multiplier they are
+    then evaluated on. ``None`` for every other cell.
+    """
+    if cell.mode != "quant" or cell.multiplier_label == EXACT:
+        return None
+    return dataclasses.replace(cell, multiplier=EXACT)
 
 
 def _finished(
@@ -201,20 +222,24 @@ def _compute(
         progress,
     )
     eval_seconds = time.perf_counter() - start
-    fitting = prepared.fit_batches()
-    if cell.mode == "errormodel":
-        _save_neuron_samples(approx, fitting, folder / NEURONS, progress)
-    config = cell.retrain_config(device)
-    record = recover(
-        approx,
-        config,
-        prepared.train_batches(config.batch_size, seed=cell.seed, subset=cell.train_subset),
-        fit_batches=fitting,
-        workdir=folder,
-        error_model=error_model,
-        progress=progress,
-        inputs=inputs,
-    )
+    source = exact_retraining(cell)
+    if source is not None:
+        approx, record = _shared_retraining(source, root, table, device)
+    else:
+        fitting = prepared.fit_batches()
+        if cell.mode == "errormodel":
+            _save_neuron_samples(approx, fitting, folder / NEURONS, progress)
+        config = cell.retrain_config(device)
+        record = recover(
+            approx,
+            config,
+            prepared.train_batches(config.batch_size, seed=cell.seed, subset=cell.train_subset),
+            fit_batches=fitting,
+            workdir=folder,
+            error_model=error_model,
+            progress=progress,
+            inputs=inputs,
+        )
     after = accuracies(approx, tests, progress=progress)
     save_network(approx, folder / "model.pt")
     after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network, progress)
@@ -232,6 +257,14 @@ def _compute(
     }
     _write_json(folder / RESULT, result)
     return read_result(folder / RESULT)  # as stored: the same record a later run reads back
+
+
+def _shared_retraining(source: Cell, root: Path, table: TruthTable, device: str) -> tuple[Any, dict[str, Any]]:
+    """The network ``source`` retrained (its result is on disk), running on ``table``, and its retraining record."""
+    approx = set_multiplier(_load_retrained(source, root), table).to(device)
+    shared = read_result(source.folder(root) / RESULT)
+    record = {key: value for key, value in shared.items() if key not in OWN_KEYS}
+    return approx, {**record, "retrained_by": source.key}
 
 
 def _current_inputs(
