@@ -197,18 +197,18 @@ def test_quant_cells_of_approximate_multipliers_share_the_exact_retraining(tmp_p
     the same weights a retraining from scratch on the 2222-approximated network gives, on 2222."""
     import torch
 
-    from approxhil.experiments.runner import exact_retraining, run_cell
+    from approxhil.experiments.runner import run_cell, shared_retraining
     from approxhil.workflow import accuracies, prepare, recover
 
     root = tmp_path / "results"
     cell = Cell(network="digits_cnn", multiplier="2222", mode="quant", epochs=1, fit_samples=100, train_subset=128)
-    exact = exact_retraining(cell)
-    assert exact is not None and exact.multiplier == "0000" and exact_retraining(exact) is None
-    assert exact_retraining(Cell(network="digits_cnn", multiplier="2222", mode="errormodel")) is None
+    exact = shared_retraining(cell, root)
+    assert exact is not None and exact.multiplier == "0000" and shared_retraining(exact, root) is None
+    assert shared_retraining(Cell(network="digits_cnn", multiplier="2222", mode="errormodel"), root) is None
     result = run_cell(cell, root, progress=False)
     assert exact.done(root) and result["retrained_by"] == exact.key
     shared = json.loads((exact.folder(root) / "result.json").read_text())
-    assert result["history"] == shared["history"] and result["table"]["name"] != shared["table"]["name"]
+    assert result["history"] == shared["history"] and result["table"]["name"] != shared["table"]["name"]  # the record, shared
 
     prepared = prepare("digits_cnn", "2222", root=root)  # the quant cell computed from scratch
     config = cell.retrain_config()
@@ -218,3 +218,17 @@ def test_quant_cells_of_approximate_multipliers_share_the_exact_retraining(tmp_p
     weights = [k for k in scratch if k.endswith(("weight", "bias", "running_mean", "running_var"))]
     assert weights and all(torch.equal(ours[k], scratch[k]) for k in weights)
     assert accuracies(prepared.approx, prepared.tests) == result["after"]
+
+    # Results kept without the exact cell's weights: another multiplier's quant cell that kept them serves,
+    # and with none the cell retrains.
+    (exact.folder(root) / "model.pt").unlink()
+    other = Cell(network="digits_cnn", multiplier="1100", mode="quant", epochs=1, fit_samples=100, train_subset=128)
+    assert shared_retraining(other, root) == cell
+    assert run_cell(other, root, progress=False)["retrained_by"] == exact.key  # where the weights came from
+    (cell.folder(root) / "model.pt").unlink()
+    (other.folder(root) / "model.pt").unlink()
+    alone = Cell(network="digits_cnn", multiplier="3330", mode="quant", epochs=1, fit_samples=100, train_subset=128)
+    assert shared_retraining(alone, root) is None
+    retrained = run_cell(alone, root, progress=False)
+    losses = [[epoch["loss"] for epoch in r["history"]] for r in (retrained, shared)]
+    assert "retrained_by" not in retrained and losses[0] == losses[1]  # retrained: the same run again

@@ -46,6 +46,7 @@ from approxhil.workflow import (
 from approxhil_board.hashing import file_sha256
 
 NEURONS = "neurons.npz"
+MODEL = "model.pt"  # a finished cell's retrained network
 BASE_LOCK = "base.lock"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
@@ -132,7 +133,7 @@ def _after_bn_recalibration(approx, splits: Splits, tests: dict[str, Any], netwo
 
 def _load_retrained(cell: Cell, root: Path):
     """The approximate network a finished cell saved (weights, quantizer steps, table)."""
-    return load_retrained(cell.network, resolve_table(cell.multiplier), cell.folder(root) / "model.pt")
+    return load_retrained(cell.network, resolve_table(cell.multiplier), cell.folder(root) / MODEL)
 
 
 def _before(approx, tests: dict[str, Any], path: Path, data: str, progress: bool = False) -> dict[str, float]:
@@ -170,7 +171,7 @@ def run_cell(
     folder = cell.folder(root)
     if cell.done(root):
         return _finished(cell, root, data, weights, error_model)
-    source = exact_retraining(cell)
+    source = shared_retraining(cell, root)
     if source is not None:  # its retraining first (or read back): this cell only evaluates the weights it gives
         run_cell(source, root, data, device, progress, weights, jobs=jobs)
     prepared = prepare(
@@ -180,20 +181,28 @@ def run_cell(
         if cell.done(root):  # finished by another run while this one waited for the lock
             return _finished(cell, root, data, weights, error_model)
         remove_partial_files(folder)  # left by a writer killed mid-write; its last checkpoint is resumed
-        return _compute(cell, root, prepared, device, progress, error_model, jobs)
+        return _compute(cell, root, prepared, device, progress, error_model, jobs, source)
 
 
-def exact_retraining(cell: Cell) -> Cell | None:
-    """The exact multiplier's cell whose retraining a ``quant`` cell of an approximate multiplier shares.
+def shared_retraining(cell: Cell, root: Path) -> Cell | None:
+    """The cell whose retrained weights a ``quant`` cell of an approximate multiplier evaluates (``None``: retrain).
 
     ``quant`` retrains the exact 8-bit network: every layer computes exact products, and the activation
     steps are calibrated on the float network, so neither depends on the multiplier. The weights are those
-    of the exact multiplier's cell with the same settings; what differs is only the multiplier they are
-    then evaluated on. ``None`` for every other cell.
+    of the exact multiplier's cell with the same settings (run first when missing); only the multiplier
+    they are evaluated on differs. Where that cell finished without keeping its weights (results copied
+    without ``model.pt``), another multiplier's quant cell with the same settings that kept them serves;
+    with none, the cell retrains. ``None`` for every other cell.
     """
     if cell.mode != "quant" or cell.multiplier_label == EXACT:
         return None
-    return dataclasses.replace(cell, multiplier=EXACT)
+    exact = dataclasses.replace(cell, multiplier=EXACT)
+    if not exact.done(root):
+        return exact
+    for model in [exact.folder(root) / MODEL, *sorted(root.glob(f"{cell.network}/*/quant/{Path(cell.key).name}/{MODEL}"))]:
+        if model.is_file() and (model.parent / RESULT).is_file():
+            return dataclasses.replace(cell, multiplier=read_result(model.parent / RESULT)["cell"]["multiplier"])
+    return None
 
 
 def _finished(
@@ -207,9 +216,19 @@ def _finished(
 
 
 def _compute(
-    cell: Cell, root: Path, prepared: Prepared, device: str, progress: bool, error_model: ErrorModel | None, jobs: int
+    cell: Cell,
+    root: Path,
+    prepared: Prepared,
+    device: str,
+    progress: bool,
+    error_model: ErrorModel | None,
+    jobs: int,
+    source: Cell | None = None,
 ) -> dict[str, Any]:
-    """The cell's work, resumed from its last epoch checkpoint if an earlier attempt was interrupted."""
+    """The cell's work, resumed from its last epoch checkpoint if an earlier attempt was interrupted.
+
+    With a ``source`` (:func:`shared_retraining`) the cell evaluates the weights that cell retrained.
+    """
     folder = cell.folder(root)
     approx, tests, table = prepared.approx, prepared.tests, prepared.table
     start = time.perf_counter()
@@ -222,7 +241,6 @@ def _compute(
         progress,
     )
     eval_seconds = time.perf_counter() - start
-    source = exact_retraining(cell)
     if source is not None:
         approx, record = _shared_retraining(source, root, table, device)
     else:
@@ -241,7 +259,7 @@ def _compute(
             inputs=inputs,
         )
     after = accuracies(approx, tests, progress=progress)
-    save_network(approx, folder / "model.pt")
+    save_network(approx, folder / MODEL)
     after_bn = _after_bn_recalibration(approx, prepared.splits, tests, cell.network, progress)
     result = {
         "cell": cell.to_dict(),
@@ -264,7 +282,7 @@ def _shared_retraining(source: Cell, root: Path, table: TruthTable, device: str)
     approx = set_multiplier(_load_retrained(source, root), table).to(device)
     shared = read_result(source.folder(root) / RESULT)
     record = {key: value for key, value in shared.items() if key not in OWN_KEYS}
-    return approx, {**record, "retrained_by": source.key}
+    return approx, {"retrained_by": source.key, **record}  # a source that shared its weights names their origin
 
 
 def _current_inputs(
