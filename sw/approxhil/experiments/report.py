@@ -274,7 +274,8 @@ def _network_section(net: str, rows: list[dict], base: dict | None, root: Path, 
         "BatchNorm statistics are re-estimated on 2,000 training images under the behavioral simulation "
         '(forward passes only; see `approxhil.train.batchnorm`). "Δ vs 8-bit": against the 8-bit network before '
         'retraining; "Δ vs 8-bit retrained": against the like-for-like 8-bit line, the exact-table network retrained '
-        "with the same data, epochs and optimizer (mode quant, multiplier 0000), where it exists. Figures show means over seeds.",
+        "with the same data, epochs and optimizer (mode quant, multiplier 0000), where it exists. Mode quant on an approximate "
+        "multiplier: that 8-bit-retrained network run on the multiplier (its retraining never uses it). Figures show means over seeds.",
         "",
         markdown_table(table),
         "",
