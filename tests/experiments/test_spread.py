@@ -75,13 +75,14 @@ def test_report_shows_seeds_and_the_retrained_8bit_line(tmp_path: Path) -> None:
     cells += [("2222", "behavioral", s, v, v - 2) for s, v in enumerate((89.0, 90.0, 91.0))]  # 90 ± 1: within the spread of it
     cells += [("2222", "errormodel", s, v, v - 2) for s, v in enumerate((80.0, 81.0, 82.0))]  # 81 ± 1: 10 points below
     cells += [("2222", "awgn", 0, 90.5, 87.5)]  # one seed: above the line minus 1 on the exact images, below on all
+    cells += [("2222", "quant", s, v, v - 2) for s, v in enumerate((79.0, 81.0, 83.0))]  # the 8-bit line run on 2222: 81 ± 2
     for multiplier, mode, seed, exact, test in cells:
         r = _record(_template(multiplier), multiplier, mode, seed, exact, test)
         path = root / r["key"] / "result.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(r))
     text = build_report(root, tmp_path / "docs", luts=None).read_text()
-    assert "(10 finished cells)" in text and "(4 settings here)" in text
+    assert "(13 finished cells)" in text and "(5 settings here)" in text
     assert "| 90.00 ± 1.00 (n=3) " in text and "| 90.50 (n=1) " in text
     section = text.split("against the like-for-like 8-bit line, 1 epochs, 128 training images")[1]
     assert "91.00 ± 1.00 (n=3) on the exact images" in section
@@ -89,6 +90,7 @@ def test_report_shows_seeds_and_the_retrained_8bit_line(tmp_path: Path) -> None:
     beh, em, awgn = rows["behavioral", "–"], rows["errormodel (p=100)", "–"], rows["awgn", "–"]
     assert (beh["Δ vs 8-bit retrained"], beh["≥ 8-bit retrained − 1"]) == ("-1.00 ≈", "within spread")
     assert (em["Δ vs 8-bit retrained"], em["≥ 8-bit retrained − 1"], em["Δ vs behavioral"]) == ("-10.00", "no", "-9.00")
+    assert (em["Δ vs quant"], beh["Δ vs quant"], rows["quant", "–"]["Δ vs quant"]) == ("0.00 ≈", "9.00", "–")
     assert rows["errormodel (p=100)", "yes"]["exact images %"] == "82.00 ± 1.00 (n=3)"  # after BatchNorm recalibration
     assert (awgn["≥ 8-bit retrained − 1"], awgn["Δ vs 8-bit retrained"]) == ("yes (n=1)", "-0.50")  # one seed: no mark
     assert awgn["≥ 8-bit retrained − 1 (all test)"] == "no (n=1)"

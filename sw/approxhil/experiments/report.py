@@ -307,12 +307,13 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
     for (epochs, subset), ref in sorted(_retrained_references(rows).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         same = [r for r in rows if (r["cell"]["epochs"], r["cell"]["train_subset"]) == (epochs, subset) and r is not ref]
         behavioral = {r["cell"]["multiplier"]: r for r in same if r["cell"]["mode"] == "behavioral" and _gradient_label(r) == "ste"}
+        unaware = {r["cell"]["multiplier"]: r for r in same if r["cell"]["mode"] == "quant"}
         table = []
         for r in sorted(same, key=_cell_order(lambda r: True)):
             for field, recal in (("after", "–"), ("after_bn", "yes")):
                 if _stat(r, field) is None:
                     continue
-                beh = behavioral.get(r["cell"]["multiplier"])
+                beh, quant = behavioral.get(r["cell"]["multiplier"]), unaware.get(r["cell"]["multiplier"])
                 table.append(
                     {
                         "multiplier": _label(r["cell"]["multiplier"]),
@@ -326,6 +327,7 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
                         "Δ vs 8-bit retrained (all test)": difference(_stat(r, field, "test"), _stat(ref, "after", "test")),
                         "≥ 8-bit retrained − 1 (all test)": at_least(_stat(r, field, "test"), _stat(ref, "after", "test"), 1.0),
                         "Δ vs behavioral": difference(_stat(r, field), _stat(beh, field)) if beh is not None and beh is not r else None,
+                        "Δ vs quant": difference(_stat(r, field), _stat(quant, field)) if quant is not None and quant is not r else None,
                     }
                 )
         original = f"{_headline(base['int8']):.2f} / {base['int8'].get('test', float('nan')):.2f} %" if base else "not evaluated"
@@ -336,7 +338,8 @@ def _reference_section(net: str, rows: list[dict], base: dict | None) -> list[st
             f"{_text(_stat(ref, 'after'))} on the exact images and {_text(_stat(ref, 'after', 'test'))} on the whole stored test set; "
             f'the 8-bit network before retraining {original}. "≥ 8-bit retrained − 1": whether the setting reaches the line minus '
             f'one point ("within spread": the seeds cannot decide). "Δ vs behavioral" compares with behavioral retraining of the '
-            "same multiplier, BatchNorm recalibration on both sides or on neither.",
+            'same multiplier, and "Δ vs quant" with the 8-bit-retrained network run on it (retraining that ignores the multiplier), '
+            "BatchNorm recalibration on both sides or on neither.",
             "",
             markdown_table(table),
             "",
