@@ -20,6 +20,7 @@ from approxhil.nn.gradients.estimators import DEFAULT_EDGE, DEFAULT_WINDOW, STE,
 from approxhil.train.config import ConfigError, RetrainConfig
 
 RESULT = "result.json"
+EXACT = "0000"  # the exact 8-bit multiplier: its quant cells are the like-for-like line every approximate cell is compared with
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from approxhil.atomic import write_text
 from approxhil.errors import ApproxHilError
-from approxhil.experiments.grid import load_results
+from approxhil.experiments.grid import EXACT, load_results
 from approxhil.experiments.spread import WITHIN, Stat, aggregate, at_least, by_setting, difference
 from approxhil.models.macs import count_macs
 from approxhil.models.registry import MODELS, build_model
@@ -63,8 +63,8 @@ def _bases(root: Path) -> dict[str, dict[str, Any]]:
 
 def _accuracy_plot(title: str, rows: list[dict], reference: float | None, path: Path) -> None:
     """Fig. 6/7: accuracy per multiplier and mode (means over seeds) against the 8-bit ``reference`` line."""
-    rows = [r for r in rows if _label(r["cell"]["multiplier"]) != "0000"]  # the exact table is the reference line, not a bar
-    configs = [c for c in PAPER_CONFIGS if c != "0000" and any(r["cell"]["multiplier"] == c for r in rows)]
+    rows = [r for r in rows if _label(r["cell"]["multiplier"]) != EXACT]  # the exact table is the reference line, not a bar
+    configs = [c for c in PAPER_CONFIGS if c != EXACT and any(r["cell"]["multiplier"] == c for r in rows)]
     configs += sorted({r["cell"]["multiplier"] for r in rows} - set(configs))
     modes = [m for m in MODES_SHOWN if any(r["cell"]["mode"] == m for r in rows)]
 
@@ -221,7 +221,7 @@ def _retrained_references(rows: list[dict]) -> dict[tuple[int, Any], dict]:
     return {
         (r["cell"]["epochs"], r["cell"]["train_subset"]): r
         for r in rows
-        if r["cell"]["mode"] == "quant" and _label(r["cell"]["multiplier"]) == "0000"
+        if r["cell"]["mode"] == "quant" and _label(r["cell"]["multiplier"]) == EXACT
     }
 
 

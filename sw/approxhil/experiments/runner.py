@@ -16,7 +16,7 @@ from approxhil.data import Splits
 from approxhil.errormodel import ErrorModel
 from approxhil.errormodel.fit import sample_neurons
 from approxhil.experiments.executor import check_executor, run_cells
-from approxhil.experiments.grid import RESULT, Cell, Grid, StaleResultError, check_inputs, read_result
+from approxhil.experiments.grid import EXACT, RESULT, Cell, Grid, StaleResultError, check_inputs, read_result
 from approxhil.experiments.lock import LOCK, exclusive, remove_partial_files
 from approxhil.machine import machine_info
 from approxhil.models.macs import count_macs
@@ -50,7 +50,6 @@ MODEL = "model.pt"  # a finished cell's retrained network
 BASE_LOCK = "base.lock"
 BN_RECALIBRATION_SAMPLES = 2000
 NEURON_SAMPLES = 500
-EXACT = "0000"  # the exact 8-bit multiplier: the like-for-like line every approximate cell is compared with
 #: What a cell's result records about its own run rather than its retraining (not taken from a shared retraining).
 OWN_KEYS = ("cell", "key", "inputs", "table", "before", "after", "after_bn", "eval_seconds", "parallel_jobs")
 
@@ -110,7 +109,7 @@ def _compute_base(network: str, root: Path, path: Path, splits: Splits, progress
     tests = test_sets(network, splits)
     model.eval()
     fp = {name: evaluate(model, batches)["accuracy"] for name, batches in tests.items()}
-    quant = approximate_network(model, "0000", calibration_batches(network, splits))
+    quant = approximate_network(model, EXACT, calibration_batches(network, splits))
     record = {
         "network": network,
         "float": fp,
@@ -172,8 +171,9 @@ def run_cell(
     if cell.done(root):
         return _finished(cell, root, data, weights, error_model)
     source = shared_retraining(cell, root)
+    shared = None
     if source is not None:  # its retraining first (or read back): this cell only evaluates the weights it gives
-        run_cell(source, root, data, device, progress, weights, jobs=jobs)
+        shared = (source, run_cell(source, root, data, device, progress, weights, jobs=jobs))
     prepared = prepare(
         cell.network, cell.multiplier, weights=weights, data=data, root=root if weights is None else None, device=device, progress=progress
     )  # before, fit, retraining and after all run on device; inputs checked before any write
@@ -181,7 +181,7 @@ def run_cell(
         if cell.done(root):  # finished by another run while this one waited for the lock
             return _finished(cell, root, data, weights, error_model)
         remove_partial_files(folder)  # left by a writer killed mid-write; its last checkpoint is resumed
-        return _compute(cell, root, prepared, device, progress, error_model, jobs, source)
+        return _compute(cell, root, prepared, device, progress, error_model, jobs, shared)
 
 
 def shared_retraining(cell: Cell, root: Path) -> Cell | None:
@@ -223,11 +223,11 @@ def _compute(
     progress: bool,
     error_model: ErrorModel | None,
     jobs: int,
-    source: Cell | None = None,
+    shared: tuple[Cell, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The cell's work, resumed from its last epoch checkpoint if an earlier attempt was interrupted.
 
-    With a ``source`` (:func:`shared_retraining`) the cell evaluates the weights that cell retrained.
+    With ``shared`` (a :func:`shared_retraining` cell and its result) the cell evaluates the weights that cell retrained.
     """
     folder = cell.folder(root)
     approx, tests, table = prepared.approx, prepared.tests, prepared.table
@@ -241,8 +241,8 @@ def _compute(
         progress,
     )
     eval_seconds = time.perf_counter() - start
-    if source is not None:
-        approx, record = _shared_retraining(source, root, table, device)
+    if shared is not None:
+        approx, record = _shared_retraining(*shared, root, table, device)
     else:
         fitting = prepared.fit_batches()
         if cell.mode == "errormodel":
@@ -277,11 +277,10 @@ def _compute(
     return read_result(folder / RESULT)  # as stored: the same record a later run reads back
 
 
-def _shared_retraining(source: Cell, root: Path, table: TruthTable, device: str) -> tuple[Any, dict[str, Any]]:
-    """The network ``source`` retrained (its result is on disk), running on ``table``, and its retraining record."""
+def _shared_retraining(source: Cell, result: dict[str, Any], root: Path, table: TruthTable, device: str) -> tuple[Any, dict[str, Any]]:
+    """The network ``source`` retrained, running on ``table``, and the retraining part of its ``result``."""
     approx = set_multiplier(_load_retrained(source, root), table).to(device)
-    shared = read_result(source.folder(root) / RESULT)
-    record = {key: value for key, value in shared.items() if key not in OWN_KEYS}
+    record = {key: value for key, value in result.items() if key not in OWN_KEYS}
     return approx, {"retrained_by": source.key, **record}  # a source that shared its weights names their origin
 
 
